@@ -1,0 +1,20 @@
+//! laddkoll's recommender as a pure library: no database, no HTTP, deterministic for a seed.
+//!
+//! Stages: [`import`] reads session history CSV; [`features`] turns sessions into arrival
+//! angles, weekday types, durations and energies; [`habits`] clusters each driver's sessions
+//! into habits with linfa; [`occupancy`] estimates each location's use per hour of week;
+//! [`rank`] turns habits into reasoned recommendations and [`spread`] assigns them so no slot
+//! gets more drivers than it has room for; [`pipeline::recommend_all`] runs all of it for every
+//! driver in parallel; [`evaluate`] measures the habit model on a temporal hold-out;
+//! [`synth`] generates realistic synthetic histories for tests and benchmarks.
+
+pub mod data;
+pub mod evaluate;
+pub mod features;
+pub mod geo;
+pub mod import;
+
+pub use data::{DriverId, Location, LocationId, Preferences, Session, TimeWindow, HOURS_PER_WEEK};
+pub use evaluate::{evaluate, EvalConfig, EvalReport, Metrics};
+pub use geo::{haversine_km, Coord};
+pub use import::{parse_sessions_csv, ImportRow, ParseOutcome, RowError};
