@@ -69,7 +69,7 @@ pub fn circular_stats(hours: &[f64], weights: &[f64]) -> Option<CircularStats> {
     let spread_h = if r <= 1e-12 {
         12.0
     } else {
-        ((-2.0 * r.ln()).max(0.0).sqrt() / TAU * 24.0).min(12.0)
+        ((-2.0 * r.ln()).max(0.0).sqrt().abs() / TAU * 24.0).min(12.0)
     };
     Some(CircularStats {
         mean_h,

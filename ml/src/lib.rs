@@ -12,9 +12,11 @@ pub mod data;
 pub mod evaluate;
 pub mod features;
 pub mod geo;
+pub mod habits;
 pub mod import;
 
 pub use data::{DriverId, Location, LocationId, Preferences, Session, TimeWindow, HOURS_PER_WEEK};
 pub use evaluate::{evaluate, EvalConfig, EvalReport, Metrics};
 pub use geo::{haversine_km, Coord};
+pub use habits::{learn_habits, DayKind, Habit, HabitConfig};
 pub use import::{parse_sessions_csv, ImportRow, ParseOutcome, RowError};
