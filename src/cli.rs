@@ -1,0 +1,192 @@
+//! The command line: `serve` (default), `migrate`, `openapi`, `create-operator`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::db::Db;
+
+/// laddkoll: backend for EV-charging networks (OCPP 1.6J chargers, REST API for drivers and operators).
+///
+/// Settings come from environment variables and `.env`; see `.env.example`.
+#[derive(Debug, Parser)]
+#[command(name = "laddkoll", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default): applies migrations, then listens on LADDKOLL_BIND.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Revert every migration instead (empties the database).
+        #[arg(long)]
+        revert_all: bool,
+    },
+    /// Write the OpenAPI document generated from the code.
+    Openapi {
+        /// Where to write it.
+        #[arg(long, default_value = "openapi/openapi.json")]
+        out: PathBuf,
+        /// Do not write; fail if the file differs from what the code generates.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Create an operator account. The password is read from LADDKOLL_OPERATOR_PASSWORD or stdin.
+    CreateOperator {
+        /// The operator's email address.
+        #[arg(long)]
+        email: String,
+        /// The operator's display name.
+        #[arg(long, default_value = "Operator")]
+        name: String,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    init_tracing();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Migrate { revert_all } => migrate(revert_all),
+        Command::Openapi { out, check } => write_openapi(&out, check),
+        Command::CreateOperator { email, name } => create_operator(&email, &name),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LADDKOLL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url, config.db_pool_size)
+        .context("opening the database (DATABASE_URL)")?;
+    let applied = db.migrate().context("applying migrations")?;
+    if applied > 0 {
+        tracing::info!(applied, "applied database migrations");
+    }
+    Ok(db)
+}
+
+fn serve() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let db = open_database(&config)?;
+    let bind = config.bind;
+    let backend = db.backend();
+    let state = AppState::new(config, db);
+    actix_web::rt::System::new().block_on(async move {
+        let server = actix_web::HttpServer::new(move || crate::build_app(state.clone()))
+            .bind(bind)
+            .with_context(|| format!("binding {bind} (LADDKOLL_BIND)"))?;
+        tracing::info!(%bind, ?backend, "laddkoll listening; API docs at http://{bind}/docs/");
+        server.run().await.context("serving")
+    })
+}
+
+fn migrate(revert_all: bool) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let db = Db::connect(&config.database_url, 1)?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if revert_all {
+        let n = crate::db::revert_all_migrations(&mut conn)?;
+        println!("reverted {n} migrations");
+    } else {
+        let n = crate::db::run_migrations(&mut conn)?;
+        println!("applied {n} migrations");
+    }
+    Ok(())
+}
+
+/// The OpenAPI document as committed: pretty JSON with a trailing newline.
+pub fn openapi_json() -> String {
+    let mut json = crate::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}
+
+fn write_openapi(out: &PathBuf, check: bool) -> anyhow::Result<()> {
+    let json = openapi_json();
+    if check {
+        let existing =
+            std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
+        if existing != json {
+            bail!("{} is out of date; run `laddkoll openapi`", out.display());
+        }
+        println!("{} is up to date", out.display());
+        return Ok(());
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn read_operator_password() -> anyhow::Result<SecretString> {
+    if let Ok(p) = std::env::var("LADDKOLL_OPERATOR_PASSWORD") {
+        return Ok(SecretString::from(p));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password for the new operator: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("no password given: set LADDKOLL_OPERATOR_PASSWORD or pipe it on stdin");
+    }
+    Ok(SecretString::from(password))
+}
+
+fn create_operator(email: &str, name: &str) -> anyhow::Result<()> {
+    let password = read_operator_password()?;
+    let config = Config::from_env()?;
+    let db = open_database(&config)?;
+    let state = actix_web::web::Data::from(AppState::new(config, db));
+    let user = actix_web::rt::System::new().block_on(async {
+        crate::auth::register(
+            &state,
+            email,
+            password,
+            name,
+            crate::http::auth::OPERATOR,
+            None,
+        )
+        .await
+    });
+    let user = user.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "created operator {} (id {})",
+        user.email.unwrap_or_default(),
+        user.id
+    );
+    Ok(())
+}

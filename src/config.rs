@@ -1,0 +1,230 @@
+//! Settings, read from environment variables (and `.env`). Every setting is listed in `.env.example`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+use secrecy::SecretString;
+
+/// Whether the service runs for a developer (zero set-up) or in production (explicit secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// Everything the service needs to know at start.
+#[derive(Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub jwt_secret: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Whether auth cookies carry the `Secure` attribute (on by default in production).
+    pub cookie_secure: bool,
+    /// Requests per minute per client address on the auth endpoints.
+    pub auth_rate_per_minute: u32,
+    /// Failed logins an account may have before it is locked.
+    pub lockout_threshold: u32,
+    /// First lock duration; doubles with every further failure.
+    pub lockout_base: Duration,
+    /// Longest lock.
+    pub lockout_max: Duration,
+    /// Largest accepted JSON body in bytes.
+    pub max_body_bytes: usize,
+    /// Database pool size.
+    pub db_pool_size: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
+    /// Argon2 memory cost in KiB (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2 iterations (OWASP minimum with 19 MiB: 2).
+    pub argon2_iterations: u32,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set when LADDKOLL_ENV=production")]
+    MissingInProduction(&'static str),
+    #[error("{name} has an invalid value {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot keep the development JWT secret at {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Default SQLite file used in development.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/laddkoll.db";
+const DEV_SECRET_FILE: &str = "data/jwt-secret";
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+                value,
+            }),
+    }
+}
+
+fn seconds(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    parse(name, default).map(Duration::from_secs)
+}
+
+impl Config {
+    /// Reads `.env` (if present) and the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is reported by the variables it fails to set.
+        let _ = dotenvy::dotenv();
+        let mode = match var("LADDKOLL_ENV").as_deref() {
+            None | Some("development") => Mode::Development,
+            Some("production") => Mode::Production,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "LADDKOLL_ENV",
+                    value: other.to_string(),
+                    reason: "expected development or production".into(),
+                })
+            }
+        };
+        let database_url = match var("DATABASE_URL") {
+            Some(url) => url,
+            None if mode == Mode::Production => {
+                return Err(ConfigError::MissingInProduction("DATABASE_URL"))
+            }
+            None => DEFAULT_DATABASE_URL.to_string(),
+        };
+        let jwt_secret = match var("LADDKOLL_JWT_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(ConfigError::Invalid {
+                    name: "LADDKOLL_JWT_SECRET",
+                    value: "<hidden>".into(),
+                    reason: "must be at least 32 characters".into(),
+                })
+            }
+            Some(s) => SecretString::from(s),
+            None if mode == Mode::Production => {
+                return Err(ConfigError::MissingInProduction("LADDKOLL_JWT_SECRET"))
+            }
+            None => development_secret(Path::new(DEV_SECRET_FILE))?,
+        };
+        Ok(Config {
+            mode,
+            database_url,
+            bind: parse("LADDKOLL_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            jwt_secret,
+            jwt_issuer: var("LADDKOLL_JWT_ISSUER").unwrap_or_else(|| "laddkoll".into()),
+            jwt_audience: var("LADDKOLL_JWT_AUDIENCE").unwrap_or_else(|| "laddkoll-api".into()),
+            access_token_ttl: seconds("LADDKOLL_ACCESS_TOKEN_TTL_SECS", 15 * 60)?,
+            refresh_token_ttl: seconds("LADDKOLL_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            cookie_secure: parse("LADDKOLL_COOKIE_SECURE", mode == Mode::Production)?,
+            auth_rate_per_minute: parse("LADDKOLL_AUTH_RATE_PER_MINUTE", 60)?,
+            lockout_threshold: parse("LADDKOLL_LOCKOUT_THRESHOLD", 5)?,
+            lockout_base: seconds("LADDKOLL_LOCKOUT_BASE_SECS", 30)?,
+            lockout_max: seconds("LADDKOLL_LOCKOUT_MAX_SECS", 3600)?,
+            max_body_bytes: parse("LADDKOLL_MAX_BODY_BYTES", 256 * 1024)?,
+            db_pool_size: parse("LADDKOLL_DB_POOL_SIZE", 8)?,
+            trust_proxy: parse("LADDKOLL_TRUST_PROXY", false)?,
+            argon2_memory_kib: parse("LADDKOLL_ARGON2_MEMORY_KIB", 19_456)?.max(19_456),
+            argon2_iterations: parse("LADDKOLL_ARGON2_ITERATIONS", 2)?.max(2),
+        })
+    }
+
+    /// A configuration for tests and tools: development defaults with the given database.
+    pub fn for_database(database_url: &str) -> Self {
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        Config {
+            mode: Mode::Development,
+            database_url: database_url.to_string(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            jwt_secret: SecretString::from(hex(&secret)),
+            jwt_issuer: "laddkoll".into(),
+            jwt_audience: "laddkoll-api".into(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            cookie_secure: false,
+            auth_rate_per_minute: 600,
+            lockout_threshold: 5,
+            lockout_base: Duration::from_secs(30),
+            lockout_max: Duration::from_secs(3600),
+            max_body_bytes: 256 * 1024,
+            db_pool_size: 4,
+            trust_proxy: false,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// Hex-encodes bytes (used for secrets and token hashes).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Loads the development JWT secret, generating and keeping it on first use.
+fn development_secret(path: &Path) -> Result<SecretString, ConfigError> {
+    let err = |source| ConfigError::SecretFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(SecretString::from(existing));
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret = hex(&bytes);
+    write_private(path, &secret).map_err(err)?;
+    tracing::warn!(
+        path = %path.display(),
+        "development mode: generated a random JWT secret and kept it; set LADDKOLL_JWT_SECRET in production"
+    );
+    Ok(SecretString::from(secret))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}

@@ -1,0 +1,195 @@
+//! The database: one code base over SQLite and PostgreSQL through diesel's `MultiConnection`.
+
+pub mod introspect;
+pub mod schema;
+
+use std::path::Path;
+
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::http::error::ApiError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. Queries are written once against this type.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An error opening or migrating the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("DATABASE_URL must start with sqlite:// or postgres://, got {0:?}")]
+    UnknownScheme(String),
+    #[error("cannot create the directory for the SQLite file: {0}")]
+    Directory(#[from] std::io::Error),
+    #[error("cannot open the database: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl Backend {
+    /// Picks the backend from the URL scheme and returns the URL diesel expects.
+    pub fn from_url(url: &str) -> Result<(Backend, String), DbSetupError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok((Backend::Sqlite, path.to_string()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok((Backend::Postgres, url.to_string()))
+        } else {
+            Err(DbSetupError::UnknownScheme(url.to_string()))
+        }
+    }
+}
+
+/// Turns on WAL, a busy timeout and foreign keys for every SQLite connection.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        if let DbConn::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// A pooled database, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<DbConn>>,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens a pool on `url` (creating the SQLite file and its directory if needed).
+    pub fn connect(url: &str, pool_size: u32) -> Result<Db, DbSetupError> {
+        let (backend, diesel_url) = Backend::from_url(url)?;
+        if backend == Backend::Sqlite {
+            if let Some(dir) = Path::new(&diesel_url).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)?;
+                }
+            }
+        }
+        if backend == Backend::Sqlite {
+            // Switch to WAL once, before the pool opens its connections in parallel.
+            let mut first = DbConn::establish(&diesel_url)
+                .map_err(|e| DbSetupError::Migration(format!("cannot open {diesel_url}: {e}")))?;
+            SqlitePragmas
+                .on_acquire(&mut first)
+                .map_err(|e| DbSetupError::Migration(e.to_string()))?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<DbConn>::new(diesel_url))?;
+        Ok(Db { pool, backend })
+    }
+
+    /// The backend behind this pool.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for blocking code (CLI, jobs, tests). Handlers use [`Db::run`].
+    pub fn get(&self) -> Result<PooledConnection<ConnectionManager<DbConn>>, ApiError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbSetupError> {
+        let mut conn = self.pool.get()?;
+        run_migrations(&mut conn)
+    }
+
+    /// Runs `f` with a connection on the blocking thread pool, never on an async worker.
+    pub async fn run<F, T>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        web::block(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// Applies pending migrations of the connection's backend.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbSetupError> {
+    let result = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    result.map_err(|e| DbSetupError::Migration(e.to_string()))
+}
+
+/// Reverts every applied migration (used to check that each `down.sql` works).
+pub fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, DbSetupError> {
+    let result = match conn {
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .revert_all_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    result.map_err(|e| DbSetupError::Migration(e.to_string()))
+}
+
+/// Runs `f` in a write transaction. On SQLite the transaction takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing with
+/// "database is locked" when a read transaction tries to upgrade.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Postgres(_) => conn.transaction(f),
+        DbConn::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            let mut guard = RollbackGuard(Some(conn));
+            let conn = guard.0.as_deref_mut().expect("guard holds the connection");
+            let value = f(conn)?;
+            conn.batch_execute("COMMIT")?;
+            guard.0 = None;
+            Ok(value)
+        }
+    }
+}
+
+/// Rolls back an open SQLite transaction when the closure fails or panics.
+struct RollbackGuard<'a>(Option<&'a mut DbConn>);
+
+impl Drop for RollbackGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            let _ = conn.batch_execute("ROLLBACK");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! laddkoll: an open backend for EV-charging networks.
+//!
+//! Domains live in their own modules (`auth`, `accounts`, `audit`, …) with thin HTTP handlers,
+//! plain functions holding the rules and named queries; `db` and `http` are shared.
+
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod http;
+
+pub use app::{build_app, openapi, AppState};

@@ -1,0 +1,247 @@
+//! Test harness: `spawn_app()` runs the real application on a random port over a fresh
+//! database: a temporary SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL`
+//! points at a server.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use laddkoll::config::Config;
+use laddkoll::db::Db;
+use laddkoll::AppState;
+use serde_json::{json, Value};
+
+/// A fresh, empty database that is removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// Creates a database of the backend the environment asks for.
+    pub fn new() -> TestDb {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        {
+            Some(admin_url) => {
+                let name = format!("laddkoll_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin =
+                    PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    pg: Some((admin_url.clone(), name)),
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg: None,
+                }
+            }
+        }
+    }
+
+    /// Whether this database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.pg {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// A running application.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub db: TestDb,
+}
+
+/// Starts the app with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `adjust` has changed the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new();
+    let mut config = Config::for_database(&db.url);
+    adjust(&mut config);
+    let pool = Db::connect(&config.database_url, config.db_pool_size).expect("open database");
+    pool.migrate().expect("migrate");
+    let state = AppState::new(config, pool);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let server_state = state.clone();
+    let server = actix_web::HttpServer::new(move || laddkoll::build_app(server_state.clone()))
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+    actix_rt::spawn(server);
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        state,
+        db,
+    }
+}
+
+/// A response's status and JSON body (Null when the body is empty or not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// The `error.code` of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// The full URL of an API path (`/auth/login` → `http://…/api/v1/auth/login`).
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    /// Sends a request and reads the answer.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Answer {
+        let mut req = self.client.post(self.api(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = self.client.get(self.api(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    /// Registers a driver and returns its id.
+    pub async fn register(&self, email: &str) -> i64 {
+        let a = self
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": PASSWORD, "name": "Test Driver"}),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 201, "register {email}: {}", a.body);
+        a.body["id"].as_i64().unwrap()
+    }
+
+    /// Logs in and returns the token answer.
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        self.post(
+            "/auth/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Registers and logs in a driver; returns (access token, refresh token).
+    pub async fn driver(&self, email: &str) -> (String, String) {
+        self.register(email).await;
+        let a = self.login(email, PASSWORD).await;
+        assert_eq!(a.status, 200, "login: {}", a.body);
+        (
+            a.body["access_token"].as_str().unwrap().to_string(),
+            a.body["refresh_token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Creates an operator with the real CLI and logs in; returns the access token.
+    pub async fn operator(&self, email: &str) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_laddkoll"))
+            .args(["create-operator", "--email", email])
+            .env("DATABASE_URL", &self.db.url)
+            .env("LADDKOLL_OPERATOR_PASSWORD", PASSWORD)
+            .env("LADDKOLL_JWT_SECRET", "x".repeat(40))
+            .env("LADDKOLL_LOG", "warn")
+            .output()
+            .expect("run laddkoll create-operator");
+        assert!(
+            out.status.success(),
+            "create-operator: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let a = self.login(email, PASSWORD).await;
+        assert_eq!(a.status, 200, "operator login: {}", a.body);
+        a.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// The audit actions recorded for a user, oldest first.
+    pub async fn audit_actions(&self, user_id: i64) -> Vec<String> {
+        let db = self.state.db.clone();
+        let mut events = db
+            .run(move |conn| {
+                let filter = laddkoll::audit::EventFilter {
+                    user_id: Some(user_id),
+                    ..Default::default()
+                };
+                let page = laddkoll::http::pagination::PageQuery {
+                    limit: Some(100),
+                    cursor: None,
+                }
+                .validate()?;
+                Ok(laddkoll::audit::list(conn, &filter, page)?)
+            })
+            .await
+            .unwrap();
+        events.reverse();
+        events.into_iter().map(|e| e.action).collect()
+    }
+}
