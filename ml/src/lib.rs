@@ -14,9 +14,21 @@ pub mod features;
 pub mod geo;
 pub mod habits;
 pub mod import;
+pub mod occupancy;
+pub mod pipeline;
+pub mod rank;
+pub mod spread;
+pub mod synth;
 
 pub use data::{DriverId, Location, LocationId, Preferences, Session, TimeWindow, HOURS_PER_WEEK};
 pub use evaluate::{evaluate, EvalConfig, EvalReport, Metrics};
 pub use geo::{haversine_km, Coord};
 pub use habits::{learn_habits, DayKind, Habit, HabitConfig};
 pub use import::{parse_sessions_csv, ImportRow, ParseOutcome, RowError};
+pub use occupancy::{compute_occupancy, LocationOccupancy};
+pub use pipeline::{
+    count_drivers, recommend_all, recommend_all_with_progress, DriverResult, RecommendInput,
+    RecommendOutput,
+};
+pub use rank::{RankConfig, Reason, Recommendation, RecommendationKind};
+pub use synth::{generate, synthetic_input, SynthConfig};
