@@ -1,6 +1,7 @@
 //! The database: one code base over SQLite and PostgreSQL through diesel's `MultiConnection`.
 
 pub mod introspect;
+#[rustfmt::skip]
 pub mod schema;
 
 use std::path::Path;

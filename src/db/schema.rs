@@ -49,4 +49,8 @@ diesel::table! {
 diesel::joinable!(audit_events -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(audit_events, refresh_tokens, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    refresh_tokens,
+    users,
+);
