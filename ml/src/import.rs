@@ -302,8 +302,8 @@ pub const WORKPLACE_TZ: &str = "America/Los_Angeles";
 /// Converts the public workplace-charging data set (Asensio et al. 2021, 24 columns) to the
 /// import format: `userId` → `driver_ref`, `stationId` → `location_ref`, `created`/`ended` →
 /// `started_at`/`ended_at` as local times (years written `0014`/`0015` read as 2014/2015),
-/// `kwhTotal` → `energy_kwh`, `locationId` → `charge_point_ref` is *not* used; every row gets
-/// `timezone` [`WORKPLACE_TZ`]. Returns the number of rows written.
+/// `kwhTotal` → `energy_kwh`; the site (`locationId`) and the other columns are dropped and every
+/// row gets `timezone` [`WORKPLACE_TZ`]. Returns the number of rows written.
 pub fn convert_workplace_csv<R: Read, W: Write>(
     input: R,
     output: W,

@@ -5,8 +5,10 @@
 //! into habits with linfa; [`occupancy`] estimates each location's use per hour of week;
 //! [`rank`] turns habits into reasoned recommendations and [`spread`] assigns them so no slot
 //! gets more drivers than it has room for; [`pipeline::recommend_all`] runs all of it for every
-//! driver in parallel; [`evaluate`] measures the habit model on a temporal hold-out;
+//! driver in parallel; [`mod@evaluate`] measures the habit model on a temporal hold-out;
 //! [`synth`] generates realistic synthetic histories for tests and benchmarks.
+
+#![warn(missing_docs)]
 
 pub mod data;
 pub mod evaluate;

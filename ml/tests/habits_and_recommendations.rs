@@ -13,10 +13,10 @@ use laddkoll_ml::{
 
 fn small(seed: u64) -> SynthConfig {
     SynthConfig {
-        sessions: 12_000,
-        drivers: 200,
-        locations: 40,
-        weeks: 20,
+        sessions: 6_000,
+        drivers: 100,
+        locations: 10,
+        weeks: 16,
         seed,
     }
 }
@@ -51,7 +51,7 @@ fn planted_habits_are_recovered() {
             }
         }
     }
-    assert!(planted > 250, "{planted}");
+    assert!(planted > 120, "{planted}");
     assert!(
         found as f64 >= 0.95 * planted as f64,
         "recovered {found} of {planted}"
@@ -77,18 +77,18 @@ fn progress_counts_every_driver_once() {
     let input = generate(&small(5)).input;
     let progress = std::sync::atomic::AtomicUsize::new(0);
     let out = recommend_all_with_progress(&input, 1, &progress);
-    assert_eq!(progress.into_inner(), 200);
-    assert_eq!(out.drivers.len(), 200);
-    assert_eq!(laddkoll_ml::count_drivers(&input.sessions), 200);
+    assert_eq!(progress.into_inner(), 100);
+    assert_eq!(out.drivers.len(), 100);
+    assert_eq!(laddkoll_ml::count_drivers(&input.sessions), 100);
 }
 
 #[test]
 fn no_slot_receives_more_drivers_than_its_spare_capacity() {
     let input = generate(&SynthConfig {
-        sessions: 30_000,
-        drivers: 500,
-        locations: 15,
-        weeks: 12,
+        sessions: 10_000,
+        drivers: 250,
+        locations: 6,
+        weeks: 8,
         seed: 9,
     })
     .input;
