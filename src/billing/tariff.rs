@@ -647,7 +647,7 @@ fn weekday_to_ocpi(day: chrono::Weekday) -> &'static str {
 
 /// An exact JSON number for a decimal (serde_json keeps the digits: `arbitrary_precision` is on
 /// in this build through `rust_decimal`'s `serde-with-arbitrary-precision`, which ocpi-tariffs uses).
-pub(crate) fn json_number(d: Decimal) -> Value {
+pub fn json_number(d: Decimal) -> Value {
     serde_json::Number::from_str(&d.normalize().to_string())
         .map(Value::Number)
         .unwrap_or(Value::Null)
