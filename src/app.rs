@@ -27,6 +27,8 @@ pub struct AppState {
     pub passwords: Passwords,
     pub auth_limiter: AddressLimiter,
     pub metrics: Metrics,
+    /// Live charger connections of this instance.
+    pub registry: crate::ocpp::registry::Registry,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations, cores),
             auth_limiter: AddressLimiter::per_minute(config.auth_rate_per_minute),
             metrics: Metrics::new(),
+            registry: Default::default(),
             db,
             config,
         })
@@ -53,6 +56,9 @@ fn api(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     crate::auth::handlers::configure(cfg);
     crate::accounts::handlers::configure(cfg);
     crate::audit::handlers::configure(cfg);
+    crate::locations::handlers::configure(cfg);
+    crate::charging::handlers::configure(cfg);
+    crate::charging::rfid::configure(cfg);
 }
 
 fn utoipa_app<T>(app: App<T>) -> utoipa_actix_web::UtoipaApp<T>
@@ -91,16 +97,20 @@ pub fn build_app(
         .app_data(http::query_config())
         .app_data(web::PayloadConfig::new(limit));
     let (app, api) = utoipa_app(app).split_for_parts();
-    app.service(crate::health::healthz)
-        .service(crate::health::readyz)
-        .service(crate::health::metrics)
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api))
-        .service(web::redirect("/docs", "/docs/"))
-        .default_service(web::to(http::not_found))
-        .wrap(http::json_errors())
-        .wrap(actix_web::middleware::from_fn(http::metrics::record))
-        .wrap(actix_web::middleware::from_fn(request_id_header))
-        .wrap(TracingLogger::default())
+    app.route(
+        "/ocpp/{charge_point_id}",
+        web::get().to(crate::ocpp::connect),
+    )
+    .service(crate::health::healthz)
+    .service(crate::health::readyz)
+    .service(crate::health::metrics)
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api))
+    .service(web::redirect("/docs", "/docs/"))
+    .default_service(web::to(http::not_found))
+    .wrap(http::json_errors())
+    .wrap(actix_web::middleware::from_fn(http::metrics::record))
+    .wrap(actix_web::middleware::from_fn(request_id_header))
+    .wrap(TracingLogger::default())
 }
 
 /// Echoes the request id of the log line in an `X-Request-Id` response header.

@@ -45,6 +45,14 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     /// Argon2 iterations (OWASP minimum with 19 MiB: 2).
     pub argon2_iterations: u32,
+    /// Heartbeat interval told to chargers at BootNotification, seconds.
+    pub ocpp_heartbeat_secs: u32,
+    /// How long a call to a charger may wait for its answer.
+    pub ocpp_call_timeout: Duration,
+    /// How long an app-started session waits for the charger's StartTransaction.
+    pub app_start_timeout: Duration,
+    /// Largest accepted OCPP frame in bytes.
+    pub ocpp_max_frame_bytes: usize,
 }
 
 /// A setting that is missing or malformed.
@@ -150,6 +158,10 @@ impl Config {
             trust_proxy: parse("LADDKOLL_TRUST_PROXY", false)?,
             argon2_memory_kib: parse("LADDKOLL_ARGON2_MEMORY_KIB", 19_456)?.max(19_456),
             argon2_iterations: parse("LADDKOLL_ARGON2_ITERATIONS", 2)?.max(2),
+            ocpp_heartbeat_secs: parse("LADDKOLL_OCPP_HEARTBEAT_SECS", 300)?,
+            ocpp_call_timeout: seconds("LADDKOLL_OCPP_CALL_TIMEOUT_SECS", 30)?,
+            app_start_timeout: seconds("LADDKOLL_APP_START_TIMEOUT_SECS", 90)?,
+            ocpp_max_frame_bytes: parse("LADDKOLL_OCPP_MAX_FRAME_BYTES", 256 * 1024)?,
         })
     }
 
@@ -176,6 +188,10 @@ impl Config {
             trust_proxy: false,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            ocpp_heartbeat_secs: 300,
+            ocpp_call_timeout: Duration::from_secs(30),
+            app_start_timeout: Duration::from_secs(90),
+            ocpp_max_frame_bytes: 256 * 1024,
         }
     }
 }

@@ -8,10 +8,13 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod charging;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod locations;
+pub mod ocpp;
 
 pub use app::{build_app, openapi, AppState};

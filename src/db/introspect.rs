@@ -72,6 +72,7 @@ fn diesel_type(sql_type: &str) -> String {
         "text" | "character varying" => "Text",
         "timestamp" | "timestamp without time zone" => "Timestamp",
         "boolean" | "bool" => "Bool",
+        "double precision" | "double" | "real" | "float8" => "Double",
         "blob" | "bytea" => "Binary",
         "date" => "Date",
         _ => return format!("Unknown<{sql_type}>"),

@@ -164,33 +164,30 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, DbSetupError> {
 
 /// Runs `f` in a write transaction. On SQLite the transaction takes the write lock at once
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing with
-/// "database is locked" when a read transaction tries to upgrade.
+/// "database is locked" when a read transaction tries to upgrade. Nested transactions inside
+/// `f` (diesel's batch inserts use one) become savepoints on both backends.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConn::Postgres(_) => conn.transaction(f),
-        DbConn::Sqlite(_) => {
-            conn.batch_execute("BEGIN IMMEDIATE")?;
-            let mut guard = RollbackGuard(Some(conn));
-            let conn = guard.0.as_deref_mut().expect("guard holds the connection");
-            let value = f(conn)?;
-            conn.batch_execute("COMMIT")?;
-            guard.0 = None;
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConn::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let outcome = f(conn);
+    let DbConn::Sqlite(sqlite) = conn else {
+        unreachable!("the backend of a connection does not change")
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
             Ok(value)
         }
-    }
-}
-
-/// Rolls back an open SQLite transaction when the closure fails or panics.
-struct RollbackGuard<'a>(Option<&'a mut DbConn>);
-
-impl Drop for RollbackGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            let _ = conn.batch_execute("ROLLBACK");
+        Err(e) => {
+            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Err(e)
         }
     }
 }

@@ -43,6 +43,12 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// A charger answered a command with an error.
+    #[error("{0}")]
+    BadGateway(String),
+    /// A charger did not answer a command in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// Unexpected failures: logged once here at the edge, answered without internals.
     #[error("internal error: {0}")]
     Internal(String),
@@ -106,6 +112,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::BadGateway(_) => "charger_error",
+            ApiError::GatewayTimeout(_) => "charger_timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -124,6 +132,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -15,7 +15,9 @@ use utoipa::{Modify, OpenApi};
     modifiers(&Security),
     tags(
         (name = "auth", description = "Register, log in, refresh and log out"),
-        (name = "me", description = "The signed-in driver's account"),
+        (name = "me", description = "The signed-in driver's account and RFID cards"),
+        (name = "locations", description = "Find chargers"),
+        (name = "sessions", description = "Start, follow and stop charging sessions"),
         (name = "admin", description = "Operator tools")
     )
 )]

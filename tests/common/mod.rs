@@ -90,6 +90,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app after `adjust` has changed the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // Server logs go to the test output (shown for failing tests); LADDKOLL_LOG tunes them.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LADDKOLL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let db = TestDb::new();
     let mut config = Config::for_database(&db.url);
     adjust(&mut config);
@@ -243,5 +251,72 @@ impl TestApp {
             .unwrap();
         events.reverse();
         events.into_iter().map(|e| e.action).collect()
+    }
+}
+
+pub mod charger;
+
+/// A registered charge point: its id, key and location.
+pub struct Site {
+    pub operator: String,
+    pub location_id: i64,
+    pub cp: String,
+    pub key: String,
+}
+
+impl TestApp {
+    /// Creates an operator, a location in Stockholm and a two-connector charge point.
+    pub async fn site(&self, cp: &str) -> Site {
+        let operator = self
+            .operator(&format!("ops-{}@example.se", cp.to_lowercase()))
+            .await;
+        self.site_with(&operator, cp).await
+    }
+
+    /// Adds a location and a charge point using an existing operator token.
+    pub async fn site_with(&self, operator: &str, cp: &str) -> Site {
+        let loc = self
+            .post(
+                "/admin/locations",
+                json!({"name": format!("Garage {cp}"), "address": "Götgatan 1", "city": "Stockholm",
+                "country": "SE", "lat": 59.3165, "lon": 18.0717, "timezone": "Europe/Stockholm"}),
+                Some(operator),
+            )
+            .await;
+        assert_eq!(loc.status, 201, "location: {}", loc.body);
+        let location_id = loc.body["id"].as_i64().unwrap();
+        let created = self
+            .post("/admin/charge-points", json!({"id": cp, "location_id": location_id, "connectors": [
+                {"connector_id": 1, "standard": "IEC_62196_T2", "power_kw": 22.0, "current_type": "AC"},
+                {"connector_id": 2, "standard": "IEC_62196_T2_COMBO", "power_kw": 150.0, "current_type": "DC"}]}), Some(operator))
+            .await;
+        assert_eq!(created.status, 201, "charge point: {}", created.body);
+        Site {
+            operator: operator.to_string(),
+            location_id,
+            cp: cp.to_string(),
+            key: created.body["password"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Connects a charger with its key and boots it.
+    pub async fn charger(&self, site: &Site) -> charger::Charger {
+        let mut c = charger::connect(&self.base, &site.cp, Some(&site.key), true)
+            .await
+            .expect("charger connects");
+        c.boot().await;
+        c
+    }
+
+    /// Polls a session until its status is `want` (or panics after 10 s).
+    pub async fn wait_session(&self, token: &str, id: i64, want: &str) -> Value {
+        for _ in 0..200 {
+            let s = self.get(&format!("/sessions/{id}"), Some(token)).await;
+            if s.body["status"] == want {
+                return s.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("session {id} never became {want}");
     }
 }

@@ -1,0 +1,9 @@
+DROP TABLE session_flags;
+DROP TABLE status_events;
+DROP TABLE meter_values;
+DROP TABLE charging_sessions;
+DROP TABLE app_id_tags;
+DROP TABLE rfid_cards;
+DROP TABLE connectors;
+DROP TABLE charge_points;
+DROP TABLE locations;

@@ -1,0 +1,766 @@
+//! Charging sessions built from the charger's own record: id-tag authorization, transactions,
+//! meter values, integrity flags, durations, and the live view the app shows.
+
+pub mod handlers;
+pub mod queries;
+pub mod rfid;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::QueryResult;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use rust_ocpp::v1_6::types::{MeterValue, SampledValue};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::accounts::queries as users;
+use crate::audit::{self, NewEvent};
+use crate::db::DbConn;
+use queries::{MeterValueRow, NewSession, Session, ACTIVE, FINISHED, PENDING};
+
+/// The OCPP authorization answers.
+pub const ACCEPTED: &str = "Accepted";
+pub const BLOCKED: &str = "Blocked";
+pub const EXPIRED: &str = "Expired";
+pub const INVALID: &str = "Invalid";
+pub const CONCURRENT_TX: &str = "ConcurrentTx";
+
+/// Normalises an RFID uid: separators dropped, upper-case hex, 4–20 digits.
+pub fn normalize_uid(raw: &str) -> Option<String> {
+    let uid: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | ':' | '-'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    ((4..=20).contains(&uid.len()) && uid.chars().all(|c| c.is_ascii_hexdigit())).then_some(uid)
+}
+
+/// A uid as logs and audit reasons show it: the first four digits only.
+pub fn mask_uid(uid: &str) -> String {
+    format!("{}…", uid.chars().take(4).collect::<String>())
+}
+
+/// The decision about an id tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// Accepted, Blocked, Expired, Invalid or ConcurrentTx.
+    pub status: &'static str,
+    pub user_id: Option<i64>,
+    /// Why, with the uid masked.
+    pub reason: String,
+    /// Whether the tag is a driver's app tag (else an RFID card or unknown).
+    pub app: bool,
+}
+
+/// Decides about an id tag from the card and account state. `ignore_session` is the session
+/// the tag is being started for (not a concurrent one).
+pub fn authorize_tag(
+    conn: &mut DbConn,
+    id_tag: &str,
+    now: NaiveDateTime,
+    ignore_session: Option<i64>,
+) -> QueryResult<Authorization> {
+    let deny = |status, user_id, reason: String, app| Authorization {
+        status,
+        user_id,
+        reason,
+        app,
+    };
+    let (user_id, app, shown) = if let Some(user_id) = queries::user_of_app_tag(conn, id_tag)? {
+        (user_id, true, "app tag".to_string())
+    } else {
+        let Some(uid) = normalize_uid(id_tag) else {
+            return Ok(deny(
+                INVALID,
+                None,
+                "not a known card or app tag".into(),
+                false,
+            ));
+        };
+        let Some(card) = queries::find_card_by_uid(conn, &uid)? else {
+            return Ok(deny(
+                INVALID,
+                None,
+                format!("unknown card {}", mask_uid(&uid)),
+                false,
+            ));
+        };
+        let shown = format!("card {}", mask_uid(&uid));
+        if card.status == rfid::BLOCKED {
+            return Ok(deny(
+                BLOCKED,
+                Some(card.user_id),
+                format!("{shown} is blocked"),
+                false,
+            ));
+        }
+        if card.expires_at.is_some_and(|e| e <= now) {
+            return Ok(deny(
+                EXPIRED,
+                Some(card.user_id),
+                format!("{shown} has expired"),
+                false,
+            ));
+        }
+        (card.user_id, false, shown)
+    };
+    let user = users::find(conn, user_id)?;
+    match user.as_ref().map(|u| u.status.as_str()) {
+        Some(users::ACTIVE) => {}
+        Some(users::BLOCKED) => {
+            return Ok(deny(
+                BLOCKED,
+                Some(user_id),
+                format!("{shown}: account blocked"),
+                app,
+            ))
+        }
+        _ => {
+            return Ok(deny(
+                INVALID,
+                Some(user_id),
+                format!("{shown}: account deleted"),
+                app,
+            ))
+        }
+    }
+    let busy = queries::open_for_user(conn, user_id)?
+        .into_iter()
+        .any(|s| Some(s.id) != ignore_session && s.status == ACTIVE);
+    if busy {
+        return Ok(deny(
+            CONCURRENT_TX,
+            Some(user_id),
+            format!("{shown}: driver already charging"),
+            app,
+        ));
+    }
+    Ok(Authorization {
+        status: ACCEPTED,
+        user_id: Some(user_id),
+        reason: shown,
+        app,
+    })
+}
+
+/// Records an authorization decision in the audit log.
+pub fn audit_decision(
+    conn: &mut DbConn,
+    action: &str,
+    cp: &str,
+    auth: &Authorization,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let outcome = if auth.status == ACCEPTED {
+        audit::SUCCESS
+    } else {
+        audit::DENIED
+    };
+    let mut event = NewEvent::user(auth.user_id, action, outcome, None, now)
+        .because(format!("{}: {}", auth.status, auth.reason));
+    event.actor = format!("charger:{cp}");
+    event.charge_point_id = Some(cp.to_string());
+    audit::record(conn, &event)
+}
+
+/// Integrity flags.
+pub const FLAG_ZERO_BASELINE: &str = "zero_start_baseline";
+pub const FLAG_IMPLAUSIBLE_BASELINE: &str = "implausible_start_baseline";
+pub const FLAG_REGISTER_BACKWARDS: &str = "register_backwards";
+pub const FLAG_STOP_BELOW_START: &str = "meter_stop_below_start";
+pub const FLAG_METER_GAP: &str = "meter_gap";
+pub const FLAG_UNAUTHORIZED_START: &str = "unauthorized_start";
+pub const FLAG_LATE_START: &str = "late_start_after_failure";
+
+/// A gap between meter samples longer than this is flagged.
+const GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// The idempotency key of a StartTransaction: the same charger, connector, tag, time and
+/// meter reading is the same transaction.
+pub fn start_key(
+    cp: &str,
+    connector_id: u32,
+    id_tag: &str,
+    at: DateTime<Utc>,
+    meter_start: i32,
+) -> String {
+    format!(
+        "{cp}|{connector_id}|{id_tag}|{}|{meter_start}",
+        at.timestamp_millis()
+    )
+}
+
+/// What StartTransaction produced.
+pub struct Started {
+    pub transaction_id: i64,
+    pub authorization: Authorization,
+    pub replay: bool,
+}
+
+/// Handles StartTransaction: idempotent, correlated with a pending app session, never refused.
+pub fn start_transaction(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: u32,
+    id_tag: &str,
+    meter_start: i32,
+    at: DateTime<Utc>,
+    now: NaiveDateTime,
+) -> QueryResult<Started> {
+    let key = start_key(cp, connector_id, id_tag, at, meter_start);
+    if let Some(existing) = queries::find_by_start_key(conn, &key)? {
+        let authorization = authorize_tag(conn, id_tag, now, Some(existing.id))?;
+        return Ok(Started {
+            transaction_id: existing.id,
+            authorization,
+            replay: true,
+        });
+    }
+    let connector = i64::from(connector_id);
+    let started_at = at.naive_utc();
+    let pending = queries::find_pending(conn, cp, connector, id_tag)?;
+    let authorization = authorize_tag(conn, id_tag, now, pending.as_ref().map(|p| p.id))?;
+    let id = match pending {
+        Some(p) => {
+            queries::activate(conn, p.id, &key, started_at, i64::from(meter_start), now)?;
+            p.id
+        }
+        None => {
+            let id = queries::insert_session(
+                conn,
+                &NewSession {
+                    user_id: authorization.user_id,
+                    charge_point_id: cp,
+                    connector_id: connector,
+                    id_tag,
+                    origin: if authorization.app { "app" } else { "rfid" },
+                    status: ACTIVE,
+                    start_key: Some(&key),
+                    started_at: Some(started_at),
+                    meter_start_wh: Some(i64::from(meter_start)),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            if authorization.app {
+                queries::flag(
+                    conn,
+                    id,
+                    FLAG_LATE_START,
+                    "started by the charger after the app request had ended",
+                    now,
+                )?;
+            }
+            id
+        }
+    };
+    if authorization.status != ACCEPTED {
+        queries::flag(
+            conn,
+            id,
+            FLAG_UNAUTHORIZED_START,
+            &format!("{}: {}", authorization.status, authorization.reason),
+            now,
+        )?;
+    }
+    if meter_start == 0 {
+        queries::flag(
+            conn,
+            id,
+            FLAG_ZERO_BASELINE,
+            "meterStart is 0 Wh: a new or reset meter, or a missing reading",
+            now,
+        )?;
+    } else if meter_start < 0 {
+        queries::flag(
+            conn,
+            id,
+            FLAG_IMPLAUSIBLE_BASELINE,
+            &format!("meterStart is {meter_start} Wh"),
+            now,
+        )?;
+    }
+    if let Some(previous) = queries::previous_meter_stop(conn, cp, connector, id)? {
+        if i64::from(meter_start) < previous {
+            queries::flag(
+                conn,
+                id,
+                FLAG_IMPLAUSIBLE_BASELINE,
+                &format!("meterStart {meter_start} Wh is below the previous session's stop {previous} Wh"),
+                now,
+            )?;
+        }
+    }
+    Ok(Started {
+        transaction_id: id,
+        authorization,
+        replay: false,
+    })
+}
+
+/// Converts a sampled value to the stored row, with the normalised number for energy (Wh),
+/// power (W), SoC (%), current (mA) and voltage (mV).
+fn row_of(
+    cp: &str,
+    connector_id: i64,
+    transaction_id: Option<i64>,
+    session_id: Option<i64>,
+    at: NaiveDateTime,
+    v: &SampledValue,
+    now: NaiveDateTime,
+) -> MeterValueRow {
+    let measurand = v
+        .measurand
+        .as_ref()
+        .map_or_else(|| queries::ENERGY_REGISTER.to_string(), enum_name);
+    let unit = text(&v.unit);
+    let format = text(&v.format);
+    MeterValueRow {
+        id: 0,
+        session_id,
+        charge_point_id: cp.to_string(),
+        connector_id,
+        transaction_id,
+        sampled_at: at,
+        normalized: if format.as_deref() == Some("SignedData") {
+            None
+        } else {
+            normalize_value(&measurand, unit.as_deref(), &v.value)
+        },
+        measurand,
+        phase: text(&v.phase),
+        unit,
+        context: text(&v.context),
+        location: text(&v.location),
+        format,
+        value: v.value.clone(),
+        received_at: now,
+    }
+}
+
+fn text<T: Serialize>(x: &Option<T>) -> Option<String> {
+    x.as_ref().map(enum_name)
+}
+
+/// The wire name of an OCPP enum value (its serde representation).
+fn enum_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Normalises a reading to an integer in the stored unit, or `None` if it cannot be read.
+pub fn normalize_value(measurand: &str, unit: Option<&str>, value: &str) -> Option<i64> {
+    let number: Decimal = value.trim().parse().ok()?;
+    let factor = match (measurand, unit) {
+        (m, None | Some("Wh")) if m.starts_with("Energy.Active") => Decimal::ONE,
+        (m, Some("kWh")) if m.starts_with("Energy.Active") => Decimal::from(1000),
+        (m, None | Some("W")) if m.starts_with("Power.Active") => Decimal::ONE,
+        (m, Some("kW")) if m.starts_with("Power.Active") => Decimal::from(1000),
+        ("SoC", None | Some("Percent")) => Decimal::ONE,
+        (m, None | Some("A")) if m.starts_with("Current") => Decimal::from(1000),
+        ("Voltage", None | Some("V")) => Decimal::from(1000),
+        _ => return None,
+    };
+    (number * factor).round().to_i64()
+}
+
+/// Stores meter values as sent, each linked to its session: the given transaction if it is
+/// this charger's, else the session running on the connector at the sample's time. Returns
+/// the ids of foreign transactions the charger tried to touch.
+pub fn store_meter_values(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: u32,
+    transaction_id: Option<i32>,
+    values: &[MeterValue],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    let connector = i64::from(connector_id);
+    let mut foreign = Vec::new();
+    let tx_session = match transaction_id {
+        Some(tx) => match queries::find_session(conn, i64::from(tx))? {
+            Some(s) if s.charge_point_id == cp => Some(s),
+            Some(s) => {
+                foreign.push(s.id);
+                None
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let mut rows = Vec::new();
+    let mut touched: Vec<i64> = Vec::new();
+    for mv in values {
+        let at = mv.timestamp.naive_utc();
+        let session = match (&tx_session, transaction_id) {
+            (Some(s), _) => Some(s.id),
+            (None, Some(_)) => None,
+            (None, None) if connector > 0 => {
+                queries::session_at(conn, cp, connector, at)?.map(|s| s.id)
+            }
+            (None, None) => None,
+        };
+        if let Some(s) = session {
+            if !touched.contains(&s) {
+                touched.push(s);
+            }
+        }
+        for v in &mv.sampled_value {
+            rows.push(row_of(
+                cp,
+                connector,
+                transaction_id.map(i64::from),
+                session,
+                at,
+                v,
+                now,
+            ));
+        }
+    }
+    // Integrity checks against what was stored before, then store everything as sent.
+    for s in &touched {
+        check_energy(
+            conn,
+            *s,
+            rows.iter().filter(|r| r.session_id == Some(*s)),
+            now,
+        )?;
+    }
+    queries::insert_meter_values(conn, &rows)?;
+    Ok(foreign)
+}
+
+fn check_energy<'a>(
+    conn: &mut DbConn,
+    session_id: i64,
+    rows: impl Iterator<Item = &'a MeterValueRow>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let mut samples = queries::energy_samples(conn, session_id)?;
+    samples.extend(
+        rows.filter(|r| r.measurand == queries::ENERGY_REGISTER)
+            .filter_map(|r| r.normalized.map(|n| (r.sampled_at, n))),
+    );
+    samples.sort();
+    for pair in samples.windows(2) {
+        let ((t0, e0), (t1, e1)) = (pair[0], pair[1]);
+        if e1 < e0 {
+            queries::flag(
+                conn,
+                session_id,
+                FLAG_REGISTER_BACKWARDS,
+                &format!(
+                    "energy register went from {e0} Wh to {e1} Wh at {}Z",
+                    t1.format("%Y-%m-%dT%H:%M:%S")
+                ),
+                now,
+            )?;
+        }
+        if t1 - t0 > GAP {
+            queries::flag(
+                conn,
+                session_id,
+                FLAG_METER_GAP,
+                &format!(
+                    "no energy reading between {}Z and {}Z",
+                    t0.format("%Y-%m-%dT%H:%M:%S"),
+                    t1.format("%Y-%m-%dT%H:%M:%S")
+                ),
+                now,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What StopTransaction found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    Finished(i64),
+    /// A replay of a stop already recorded.
+    AlreadyFinished(i64),
+    /// No such transaction of this charger: accepted and logged.
+    Unknown,
+}
+
+/// Handles StopTransaction: finishes the session with the charger's own timestamp and
+/// reading, stores the transaction data, flags what is suspect. Never refuses.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the fields of StopTransaction.req"
+)]
+pub fn stop_transaction(
+    conn: &mut DbConn,
+    cp: &str,
+    transaction_id: i32,
+    meter_stop: i32,
+    at: DateTime<Utc>,
+    reason: Option<&str>,
+    data: &[MeterValue],
+    now: NaiveDateTime,
+) -> QueryResult<Stopped> {
+    let session = queries::find_session(conn, i64::from(transaction_id))?
+        .filter(|s| s.charge_point_id == cp && s.status != PENDING);
+    let Some(session) = session else {
+        // Keep the data anyway, unlinked, with the transaction id as sent.
+        let connector = 0;
+        store_meter_values(conn, cp, connector, Some(transaction_id), data, now)?;
+        let mut event = NewEvent::user(None, "unknown_transaction_stop", audit::FAILURE, None, now)
+            .because(format!("StopTransaction for unknown transaction {transaction_id} (meterStop {meter_stop} Wh) accepted and logged"));
+        event.actor = format!("charger:{cp}");
+        event.charge_point_id = Some(cp.to_string());
+        audit::record(conn, &event)?;
+        return Ok(Stopped::Unknown);
+    };
+    if session.status == FINISHED || session.status == queries::FAILED {
+        return Ok(Stopped::AlreadyFinished(session.id));
+    }
+    let connector = u32::try_from(session.connector_id).unwrap_or(0);
+    store_meter_values(conn, cp, connector, Some(transaction_id), data, now)?;
+    queries::finish(
+        conn,
+        session.id,
+        at.naive_utc(),
+        i64::from(meter_stop),
+        reason,
+        now,
+    )?;
+    if let Some(start) = session.meter_start_wh {
+        if i64::from(meter_stop) < start {
+            queries::flag(
+                conn,
+                session.id,
+                FLAG_STOP_BELOW_START,
+                &format!("meterStop {meter_stop} Wh is below meterStart {start} Wh"),
+                now,
+            )?;
+        }
+    }
+    let samples = queries::energy_samples(conn, session.id)?;
+    if let Some((_, last)) = samples.last() {
+        if i64::from(meter_stop) < *last {
+            queries::flag(
+                conn,
+                session.id,
+                FLAG_REGISTER_BACKWARDS,
+                &format!("meterStop {meter_stop} Wh is below the last reading {last} Wh"),
+                now,
+            )?;
+        }
+    }
+    Ok(Stopped::Finished(session.id))
+}
+
+/// Whether an OCPP connector status means the car is drawing energy.
+pub fn is_charging_status(status: &str) -> bool {
+    status == "Charging"
+}
+
+/// Whether an OCPP connector status means the car occupies the connector without charging.
+pub fn is_idle_status(status: &str) -> bool {
+    matches!(status, "SuspendedEV" | "SuspendedEVSE" | "Finishing")
+}
+
+/// Splits `[start, end]` into charging and idle seconds from the connector's status history
+/// (the last status before `start` and every change inside). Without any status the whole
+/// session counts as charging.
+pub fn durations(
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+    history: &[(NaiveDateTime, String)],
+) -> (i64, i64) {
+    if end <= start {
+        return (0, 0);
+    }
+    if history.is_empty() {
+        return ((end - start).num_seconds(), 0);
+    }
+    let (mut charging, mut idle) = (0i64, 0i64);
+    let mut current: Option<&str> = None;
+    let mut since = start;
+    for (at, status) in history {
+        let at = (*at).clamp(start, end);
+        if at > since {
+            let secs = (at - since).num_seconds();
+            match current {
+                Some(s) if is_charging_status(s) => charging += secs,
+                Some(s) if is_idle_status(s) => idle += secs,
+                // Before the first status inside the session, assume charging.
+                None => charging += secs,
+                _ => {}
+            }
+            since = at;
+        }
+        current = Some(status);
+    }
+    let secs = (end - since).num_seconds();
+    match current {
+        Some(s) if is_charging_status(s) => charging += secs,
+        Some(s) if is_idle_status(s) => idle += secs,
+        None => charging += secs,
+        _ => {}
+    }
+    (charging, idle)
+}
+
+/// An integrity flag as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FlagView {
+    pub flag: String,
+    pub detail: String,
+}
+
+/// A session as the app shows it, live or final.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: i64,
+    /// pending, active, finished or failed.
+    pub status: String,
+    pub charge_point_id: String,
+    pub connector_id: i64,
+    /// rfid or app.
+    pub origin: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::http::time::as_utc_opt")]
+    pub started_at: Option<NaiveDateTime>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::http::time::as_utc_opt")]
+    pub stopped_at: Option<NaiveDateTime>,
+    pub meter_start_wh: Option<i64>,
+    pub meter_stop_wh: Option<i64>,
+    /// Energy so far (live) or in total (finished), from the charger's energy register.
+    pub energy_wh: i64,
+    /// Latest active power while charging.
+    pub power_w: Option<i64>,
+    /// Latest state of charge in percent, when the charger reports it.
+    pub soc: Option<i64>,
+    pub charging_seconds: i64,
+    pub idle_seconds: i64,
+    pub stop_reason: Option<String>,
+    pub failure_reason: Option<String>,
+    /// Integrity flags; a flagged session is held for operator review before billing.
+    pub flags: Vec<FlagView>,
+}
+
+/// Builds the view of a session from its row and stored readings.
+pub fn view(conn: &mut DbConn, s: Session, now: NaiveDateTime) -> QueryResult<SessionView> {
+    let live = s.status == ACTIVE;
+    let latest_energy = queries::latest_value(conn, s.id, queries::ENERGY_REGISTER)?;
+    let energy_wh = match (s.meter_start_wh, s.meter_stop_wh, latest_energy) {
+        (Some(start), Some(stop), _) => (stop - start).max(0),
+        (Some(start), None, Some((_, e))) => (e - start).max(0),
+        _ => 0,
+    };
+    let power_w = if live {
+        queries::latest_value(conn, s.id, "Power.Active.Import")?.map(|(_, p)| p)
+    } else {
+        None
+    };
+    let soc = queries::latest_value(conn, s.id, "SoC")?.map(|(_, v)| v);
+    let (charging_seconds, idle_seconds) = match s.started_at {
+        Some(start) => {
+            let end = s.stopped_at.unwrap_or(now);
+            let history =
+                queries::status_history(conn, &s.charge_point_id, s.connector_id, start, end)?;
+            durations(start, end, &history)
+        }
+        None => (0, 0),
+    };
+    let flags = queries::flags_of(conn, &[s.id])?
+        .into_iter()
+        .map(|(_, flag, detail)| FlagView { flag, detail })
+        .collect();
+    Ok(SessionView {
+        id: s.id,
+        status: s.status,
+        charge_point_id: s.charge_point_id,
+        connector_id: s.connector_id,
+        origin: s.origin,
+        started_at: s.started_at,
+        stopped_at: s.stopped_at,
+        meter_start_wh: s.meter_start_wh,
+        meter_stop_wh: s.meter_stop_wh,
+        energy_wh,
+        power_w,
+        soc,
+        charging_seconds,
+        idle_seconds,
+        stop_reason: s.stop_reason,
+        failure_reason: s.failure_reason,
+        flags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(min: i64) -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000 + min * 60, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    #[test]
+    fn uids_are_normalised_and_masked() {
+        assert_eq!(normalize_uid("04:a1:b2:c3").as_deref(), Some("04A1B2C3"));
+        assert_eq!(
+            normalize_uid("04 A1-B2 C3 D4 E5 F6").as_deref(),
+            Some("04A1B2C3D4E5F6")
+        );
+        assert_eq!(normalize_uid("xyz"), None);
+        assert_eq!(normalize_uid(&"A".repeat(21)), None);
+        assert_eq!(mask_uid("04A1B2C3"), "04A1…");
+    }
+
+    #[test]
+    fn readings_are_normalised_to_integer_units() {
+        assert_eq!(
+            normalize_value("Energy.Active.Import.Register", Some("kWh"), "12.3456"),
+            Some(12346)
+        );
+        assert_eq!(
+            normalize_value("Energy.Active.Import.Register", None, "1500"),
+            Some(1500)
+        );
+        assert_eq!(
+            normalize_value("Power.Active.Import", Some("kW"), "7.4"),
+            Some(7400)
+        );
+        assert_eq!(normalize_value("SoC", Some("Percent"), "55"), Some(55));
+        assert_eq!(
+            normalize_value("Current.Import", Some("A"), "16.2"),
+            Some(16200)
+        );
+        assert_eq!(
+            normalize_value("Energy.Active.Import.Register", Some("kWh"), "n/a"),
+            None
+        );
+        assert_eq!(normalize_value("Temperature", Some("Celsius"), "20"), None);
+    }
+
+    #[test]
+    fn durations_split_charging_and_idle_time() {
+        let h = |v: &[(i64, &str)]| {
+            v.iter()
+                .map(|(m, s)| (t(*m), s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        // Preparing before start, charging 0–40, suspended 40–60.
+        let history = h(&[(-1, "Preparing"), (0, "Charging"), (40, "SuspendedEV")]);
+        assert_eq!(durations(t(0), t(60), &history), (40 * 60, 20 * 60));
+        // No status at all: all charging.
+        assert_eq!(durations(t(0), t(10), &[]), (600, 0));
+        // Status changes after the end are ignored; Available time counts as neither.
+        let history = h(&[
+            (0, "Charging"),
+            (10, "Available"),
+            (20, "Charging"),
+            (90, "Finishing"),
+        ]);
+        assert_eq!(durations(t(0), t(30), &history), (20 * 60, 0));
+        assert_eq!(durations(t(10), t(5), &history), (0, 0));
+    }
+}

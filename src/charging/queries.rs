@@ -1,0 +1,506 @@
+//! Named queries on charging sessions, meter values, status events, flags, RFID cards and app
+//! id tags.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{
+    app_id_tags, charging_sessions, meter_values, rfid_cards, session_flags, status_events,
+};
+use crate::db::DbConn;
+
+/// Session states.
+pub const PENDING: &str = "pending";
+pub const ACTIVE: &str = "active";
+pub const FINISHED: &str = "finished";
+pub const FAILED: &str = "failed";
+
+/// A charging session row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = charging_sessions)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: Option<i64>,
+    pub charge_point_id: String,
+    pub connector_id: i64,
+    pub id_tag: String,
+    pub origin: String,
+    pub status: String,
+    pub start_key: Option<String>,
+    pub started_at: Option<NaiveDateTime>,
+    pub stopped_at: Option<NaiveDateTime>,
+    pub meter_start_wh: Option<i64>,
+    pub meter_stop_wh: Option<i64>,
+    pub stop_reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A session to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = charging_sessions)]
+pub struct NewSession<'a> {
+    pub user_id: Option<i64>,
+    pub charge_point_id: &'a str,
+    pub connector_id: i64,
+    pub id_tag: &'a str,
+    pub origin: &'a str,
+    pub status: &'a str,
+    pub start_key: Option<&'a str>,
+    pub started_at: Option<NaiveDateTime>,
+    pub meter_start_wh: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts a session and returns its id.
+pub fn insert_session(conn: &mut DbConn, new: &NewSession<'_>) -> QueryResult<i64> {
+    diesel::insert_into(charging_sessions::table)
+        .values(new)
+        .returning(charging_sessions::id)
+        .get_result(conn)
+}
+
+/// Finds a session.
+pub fn find_session(conn: &mut DbConn, id: i64) -> QueryResult<Option<Session>> {
+    charging_sessions::table
+        .find(id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Finds a session by its StartTransaction idempotency key.
+pub fn find_by_start_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Session>> {
+    charging_sessions::table
+        .filter(charging_sessions::start_key.eq(key))
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The pending app session on a connector for an id tag, oldest first.
+pub fn find_pending(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+    id_tag: &str,
+) -> QueryResult<Option<Session>> {
+    charging_sessions::table
+        .filter(charging_sessions::charge_point_id.eq(cp))
+        .filter(charging_sessions::connector_id.eq(connector_id))
+        .filter(charging_sessions::id_tag.eq(id_tag))
+        .filter(charging_sessions::status.eq(PENDING))
+        .order(charging_sessions::id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Open (pending or active) sessions on a connector.
+pub fn open_on_connector(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+) -> QueryResult<Vec<Session>> {
+    charging_sessions::table
+        .filter(charging_sessions::charge_point_id.eq(cp))
+        .filter(charging_sessions::connector_id.eq(connector_id))
+        .filter(charging_sessions::status.eq_any([PENDING, ACTIVE]))
+        .select(Session::as_select())
+        .load(conn)
+}
+
+/// Open (pending or active) sessions of a user.
+pub fn open_for_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<Session>> {
+    charging_sessions::table
+        .filter(charging_sessions::user_id.eq(user_id))
+        .filter(charging_sessions::status.eq_any([PENDING, ACTIVE]))
+        .select(Session::as_select())
+        .load(conn)
+}
+
+/// The session of a connector that was running at `at` (for meter values without a
+/// transaction id): started at or before `at` and not stopped before it.
+pub fn session_at(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+    at: NaiveDateTime,
+) -> QueryResult<Option<Session>> {
+    charging_sessions::table
+        .filter(charging_sessions::charge_point_id.eq(cp))
+        .filter(charging_sessions::connector_id.eq(connector_id))
+        .filter(charging_sessions::started_at.le(at))
+        .filter(
+            charging_sessions::stopped_at
+                .is_null()
+                .or(charging_sessions::stopped_at.ge(at)),
+        )
+        .order(charging_sessions::started_at.desc())
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The highest meter stop recorded on a connector before a session (for baseline checks).
+pub fn previous_meter_stop(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+    before_id: i64,
+) -> QueryResult<Option<i64>> {
+    charging_sessions::table
+        .filter(charging_sessions::charge_point_id.eq(cp))
+        .filter(charging_sessions::connector_id.eq(connector_id))
+        .filter(charging_sessions::id.lt(before_id))
+        .filter(charging_sessions::status.eq(FINISHED))
+        .select(diesel::dsl::max(charging_sessions::meter_stop_wh))
+        .first(conn)
+}
+
+/// Turns a pending app session active with the charger's start data.
+pub fn activate(
+    conn: &mut DbConn,
+    id: i64,
+    start_key: &str,
+    started_at: NaiveDateTime,
+    meter_start: i64,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        charging_sessions::table
+            .find(id)
+            .filter(charging_sessions::status.eq(PENDING)),
+    )
+    .set((
+        charging_sessions::status.eq(ACTIVE),
+        charging_sessions::start_key.eq(Some(start_key)),
+        charging_sessions::started_at.eq(Some(started_at)),
+        charging_sessions::meter_start_wh.eq(Some(meter_start)),
+        charging_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// Ends a pending session as failed; returns whether it was still pending.
+pub fn fail_pending(
+    conn: &mut DbConn,
+    id: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        charging_sessions::table
+            .find(id)
+            .filter(charging_sessions::status.eq(PENDING)),
+    )
+    .set((
+        charging_sessions::status.eq(FAILED),
+        charging_sessions::failure_reason.eq(Some(reason)),
+        charging_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Finishes an active session; returns whether it was still active.
+pub fn finish(
+    conn: &mut DbConn,
+    id: i64,
+    stopped_at: NaiveDateTime,
+    meter_stop: i64,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        charging_sessions::table
+            .find(id)
+            .filter(charging_sessions::status.eq(ACTIVE)),
+    )
+    .set((
+        charging_sessions::status.eq(FINISHED),
+        charging_sessions::stopped_at.eq(Some(stopped_at)),
+        charging_sessions::meter_stop_wh.eq(Some(meter_stop)),
+        charging_sessions::stop_reason.eq(reason),
+        charging_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Filters for session lists.
+#[derive(Debug, Default, Clone)]
+pub struct SessionFilter {
+    pub user_id: Option<i64>,
+    pub charge_point_id: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Sessions newest first, `limit` rows with ids below `before`.
+pub fn list_sessions(
+    conn: &mut DbConn,
+    filter: &SessionFilter,
+    limit: i64,
+    before: Option<i64>,
+) -> QueryResult<Vec<Session>> {
+    let mut q = charging_sessions::table
+        .select(Session::as_select())
+        .order(charging_sessions::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(u) = filter.user_id {
+        q = q.filter(charging_sessions::user_id.eq(u));
+    }
+    if let Some(cp) = &filter.charge_point_id {
+        q = q.filter(charging_sessions::charge_point_id.eq(cp.clone()));
+    }
+    if let Some(s) = &filter.status {
+        q = q.filter(charging_sessions::status.eq(s.clone()));
+    }
+    if let Some(b) = before {
+        q = q.filter(charging_sessions::id.lt(b));
+    }
+    q.load(conn)
+}
+
+/// A stored sampled value.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = meter_values)]
+pub struct MeterValueRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub session_id: Option<i64>,
+    pub charge_point_id: String,
+    pub connector_id: i64,
+    pub transaction_id: Option<i64>,
+    pub sampled_at: NaiveDateTime,
+    pub measurand: String,
+    pub phase: Option<String>,
+    pub unit: Option<String>,
+    pub context: Option<String>,
+    pub location: Option<String>,
+    pub format: Option<String>,
+    pub value: String,
+    pub normalized: Option<i64>,
+    pub received_at: NaiveDateTime,
+}
+
+/// Inserts sampled values in batches below both backends' bind-parameter limits.
+pub fn insert_meter_values(conn: &mut DbConn, rows: &[MeterValueRow]) -> QueryResult<()> {
+    // 14 columns per row; 1,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535.
+    for chunk in rows.chunks(1000) {
+        // Multi-row VALUES needs each backend's own query builder.
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(meter_values::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(meter_values::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// A session's sampled values in order, `limit` rows with ids above `after`.
+pub fn meter_values_of(
+    conn: &mut DbConn,
+    session_id: i64,
+    limit: i64,
+    after: Option<i64>,
+) -> QueryResult<Vec<MeterValueRow>> {
+    let mut q = meter_values::table
+        .filter(meter_values::session_id.eq(session_id))
+        .order(meter_values::id)
+        .limit(limit)
+        .select(MeterValueRow::as_select())
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(meter_values::id.gt(a));
+    }
+    q.load(conn)
+}
+
+/// The latest normalized value of a measurand in a session.
+pub fn latest_value(
+    conn: &mut DbConn,
+    session_id: i64,
+    measurand: &str,
+) -> QueryResult<Option<(NaiveDateTime, i64)>> {
+    meter_values::table
+        .filter(meter_values::session_id.eq(session_id))
+        .filter(meter_values::measurand.eq(measurand))
+        .filter(meter_values::normalized.is_not_null())
+        .order((meter_values::sampled_at.desc(), meter_values::id.desc()))
+        .select((
+            meter_values::sampled_at,
+            meter_values::normalized.assume_not_null(),
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// The energy register samples of a session in time order.
+pub fn energy_samples(
+    conn: &mut DbConn,
+    session_id: i64,
+) -> QueryResult<Vec<(NaiveDateTime, i64)>> {
+    meter_values::table
+        .filter(meter_values::session_id.eq(session_id))
+        .filter(meter_values::measurand.eq(ENERGY_REGISTER))
+        .filter(meter_values::normalized.is_not_null())
+        .order((meter_values::sampled_at, meter_values::id))
+        .select((
+            meter_values::sampled_at,
+            meter_values::normalized.assume_not_null(),
+        ))
+        .load(conn)
+}
+
+/// The measurand holding the energy register.
+pub const ENERGY_REGISTER: &str = "Energy.Active.Import.Register";
+
+/// Records a connector status change.
+pub fn insert_status_event(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+    status: &str,
+    error_code: Option<&str>,
+    at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(status_events::table)
+        .values((
+            status_events::charge_point_id.eq(cp),
+            status_events::connector_id.eq(connector_id),
+            status_events::status.eq(status),
+            status_events::error_code.eq(error_code),
+            status_events::occurred_at.eq(at),
+            status_events::received_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Status changes of a connector relevant to `[from, to]`: the last one before `from` and all
+/// inside, in time order.
+pub fn status_history(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(NaiveDateTime, String)>> {
+    let before: Option<(NaiveDateTime, String)> = status_events::table
+        .filter(status_events::charge_point_id.eq(cp))
+        .filter(status_events::connector_id.eq(connector_id))
+        .filter(status_events::occurred_at.le(from))
+        .order((status_events::occurred_at.desc(), status_events::id.desc()))
+        .select((status_events::occurred_at, status_events::status))
+        .first(conn)
+        .optional()?;
+    let inside: Vec<(NaiveDateTime, String)> = status_events::table
+        .filter(status_events::charge_point_id.eq(cp))
+        .filter(status_events::connector_id.eq(connector_id))
+        .filter(status_events::occurred_at.gt(from))
+        .filter(status_events::occurred_at.le(to))
+        .order((status_events::occurred_at, status_events::id))
+        .select((status_events::occurred_at, status_events::status))
+        .load(conn)?;
+    Ok(before.into_iter().chain(inside).collect())
+}
+
+/// Adds an integrity flag to a session (once per flag).
+pub fn flag(
+    conn: &mut DbConn,
+    session_id: i64,
+    flag: &str,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let exists: i64 = session_flags::table
+        .filter(session_flags::session_id.eq(session_id))
+        .filter(session_flags::flag.eq(flag))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(session_flags::table)
+            .values((
+                session_flags::session_id.eq(session_id),
+                session_flags::flag.eq(flag),
+                session_flags::detail.eq(detail),
+                session_flags::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The flags of some sessions as (session id, flag, detail).
+pub fn flags_of(conn: &mut DbConn, session_ids: &[i64]) -> QueryResult<Vec<(i64, String, String)>> {
+    session_flags::table
+        .filter(session_flags::session_id.eq_any(session_ids))
+        .order(session_flags::id)
+        .select((
+            session_flags::session_id,
+            session_flags::flag,
+            session_flags::detail,
+        ))
+        .load(conn)
+}
+
+/// An RFID card row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rfid_cards)]
+pub struct RfidCard {
+    pub id: i64,
+    pub user_id: i64,
+    pub uid: String,
+    pub label: String,
+    pub status: String,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Finds a card by normalised uid.
+pub fn find_card_by_uid(conn: &mut DbConn, uid: &str) -> QueryResult<Option<RfidCard>> {
+    rfid_cards::table
+        .filter(rfid_cards::uid.eq(uid))
+        .select(RfidCard::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The user whose app id tag this is.
+pub fn user_of_app_tag(conn: &mut DbConn, id_tag: &str) -> QueryResult<Option<i64>> {
+    app_id_tags::table
+        .filter(app_id_tags::id_tag.eq(id_tag))
+        .select(app_id_tags::user_id)
+        .first(conn)
+        .optional()
+}
+
+/// The driver's app id tag, created on first use.
+pub fn app_tag_for(conn: &mut DbConn, user_id: i64) -> QueryResult<String> {
+    if let Some(tag) = app_id_tags::table
+        .find(user_id)
+        .select(app_id_tags::id_tag)
+        .first::<String>(conn)
+        .optional()?
+    {
+        return Ok(tag);
+    }
+    // 20 characters (OCPP's idTag limit), ~119 random bits, prefixed so it never looks like a
+    // card uid (uids are hex).
+    let tag = format!("APP{}", &crate::auth::tokens::random_token()[..17]);
+    diesel::insert_into(app_id_tags::table)
+        .values((
+            app_id_tags::user_id.eq(user_id),
+            app_id_tags::id_tag.eq(&tag),
+        ))
+        .execute(conn)?;
+    Ok(tag)
+}
