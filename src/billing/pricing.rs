@@ -33,6 +33,10 @@
 //!
 //! - A TIME step size is not applied when any idle period was priced by a PARKING_TIME
 //!   component (the session then ends in parking time, which carries its own step).
+//! - The engine applies time step sizes to totals of 4-decimal hours, so an exact total that
+//!   sits on a step boundary can be billed one step higher by the engine alone (359 min of
+//!   parking at a 60 s step became 360 min in a property test). laddkoll bills the exact total;
+//!   `tests/pricing.rs` cross-checks every other difference against the engine.
 //! - Current restrictions (`min_current`/`max_current`) never exclude an element: no current
 //!   is metered, and the engine treats a missing value as matching.
 //! - `min_price`/`max_price` are ignored by the engine; validation rejects them.

@@ -3,7 +3,7 @@
 //! Example: `"3,49 kr/kWh, 2,99 kr/kWh 22–06, 0,50 kr/min vid inaktivitet efter 60 min från
 //! start, 25 % moms ingår"`. Components appear in tariff order; a component with conditions shows
 //! them right after its price, and an unconditional component that follows a conditional one of
-//! the same kind is marked "övrig tid" (OCPI: the first matching element wins).
+//! the same kind is marked "i övrigt" (OCPI: the first matching element wins).
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ pub fn summarize(tariff: &ValidTariff) -> TariffSummary {
             };
             let price = price.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
             let conditions = if conditions.is_empty() && restricted_seen.contains(&c.kind) {
-                "övrig tid".to_owned()
+                "i övrigt".to_owned()
             } else {
                 conditions.clone()
             };
@@ -239,9 +239,9 @@ fn describe_restrictions(r: &Restrictions) -> String {
 }
 
 fn duration_sv(secs: u64) -> String {
-    if secs % 3600 == 0 && secs >= 3 * 3600 {
+    if secs.is_multiple_of(3600) && secs >= 3 * 3600 {
         format!("{} h", secs / 3600)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} s")
@@ -272,7 +272,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             summary_text(&t),
-            "2,99 kr/kWh 22–06, 3,49 kr/kWh övrig tid, \
+            "2,99 kr/kWh 22–06, 3,49 kr/kWh i övrigt, \
              0,50 kr/min vid inaktivitet efter 60 min från start, 25 % moms ingår"
         );
         let s = summarize(&t);
