@@ -1,0 +1,568 @@
+//! Recommendations through the real app and the real binary: import of history, the nightly
+//! job, preferences, `/me/recommendations`, the forecast and `laddkoll evaluate`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+use common::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+/// Runs the `laddkoll` binary against the app's database.
+fn laddkoll(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_laddkoll"))
+        .args(args)
+        .env("DATABASE_URL", &app.db.url)
+        .env("LADDKOLL_JWT_SECRET", "x".repeat(40))
+        .env("LADDKOLL_LOG", "warn")
+        .env_remove("LADDKOLL_RECOMMEND_WINDOW_DAYS")
+        .env_remove("LADDKOLL_IMPORT_TIMEZONE")
+        .output()
+        .expect("run laddkoll")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The Tuesday `weeks` weeks before this week's.
+fn tuesday_weeks_ago(weeks: i64) -> NaiveDate {
+    let today = Utc::now().date_naive();
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    monday - Duration::weeks(weeks) + Duration::days(1)
+}
+
+const HEADER: &str =
+    "driver_ref,location_ref,charge_point_ref,started_at,ended_at,energy_kwh,timezone";
+
+/// A history with planted habits at `GARAGE` (two charge points, so capacity 2): Alice charges
+/// every Tuesday 08:15–10:45, Bob every Thursday at the same hours, for ten weeks; 40 other
+/// drivers, two sessions each (too few for advice of their own), crowd Tuesday and Thursday
+/// mornings so those slots are full while 05:00 and 11:00 stay free.
+fn planted_csv(alice: &str, bob: &str) -> String {
+    let mut lines = vec![HEADER.to_string()];
+    let row = |driver: &str, cp: &str, day: NaiveDate, start: &str, end: &str| {
+        format!("{driver},GARAGE,{cp},{day} {start},{day} {end},12.5,Europe/Stockholm")
+    };
+    for w in 1..=10 {
+        let tue = tuesday_weeks_ago(w);
+        let thu = tue + Duration::days(2);
+        lines.push(row(alice, "CP1", tue, "08:15:00", "10:45:00"));
+        lines.push(row(bob, "CP1", thu, "08:15:00", "10:45:00"));
+    }
+    for d in 0..40 {
+        let w = 1 + d % 10;
+        let tue = tuesday_weeks_ago(w);
+        let thu = tue + Duration::days(2);
+        let driver = format!("OLD-{d:03}");
+        lines.push(row(&driver, "CP2", tue, "07:30:00", "11:00:00"));
+        lines.push(row(&driver, "CP2", thu, "07:30:00", "11:00:00"));
+    }
+    lines.join("\n") + "\n"
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+async fn imported_count(app: &TestApp) -> i64 {
+    app.state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use laddkoll::db::schema::imported_sessions;
+            Ok(imported_sessions::table.count().get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn batch_count(app: &TestApp) -> usize {
+    app.state
+        .db
+        .run(|conn| Ok(laddkoll::recommend::queries::list_batches(conn)?.len()))
+        .await
+        .unwrap()
+}
+
+/// Two signed-in drivers with planted history, imported; returns their tokens and the temp dir.
+async fn with_history(app: &TestApp) -> (String, String, tempfile::TempDir) {
+    let (alice, _) = app.driver("alice@example.se").await;
+    let (bob, _) = app.driver("bob@example.se").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "history.csv",
+        &planted_csv("alice@example.se", "Bob@Example.se"),
+    );
+    let out = laddkoll(app, &["import-sessions", &file]);
+    assert!(out.status.success(), "import: {}", stderr(&out));
+    (alice, bob, dir)
+}
+
+#[actix_rt::test]
+async fn import_then_recommend_fills_recommendations_for_drivers_with_history() {
+    let app = spawn_app().await;
+    let (alice, bob, _dir) = with_history(&app).await;
+    let (carol, _) = app.driver("carol@example.se").await;
+
+    let before = app.get("/me/recommendations", Some(&alice)).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert!(before.body["batch"].is_null());
+    assert_eq!(before.body["items"], json!([]));
+
+    let out = laddkoll(&app, &["recommend"]);
+    assert!(out.status.success(), "recommend: {}", stderr(&out));
+    assert!(stdout(&out).contains("complete"), "{}", stdout(&out));
+
+    for (token, weekday) in [(&alice, 1), (&bob, 3)] {
+        let a = app.get("/me/recommendations", Some(token)).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let items = a.body["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "no advice: {}", a.body);
+        let r = &items[0];
+        assert_eq!(r["kind"], "less_busy_time", "{r}");
+        assert!(r["sentence"].as_str().unwrap().contains("GARAGE"), "{r}");
+        assert_eq!(r["location"]["name"], "GARAGE");
+        assert_eq!(r["time_window"]["weekday"], weekday, "{r}");
+        let hour = r["time_window"]["start_hour"].as_u64().unwrap();
+        assert!(hour <= 6 || hour >= 11, "advised a busy hour: {r}");
+        assert!(r["numbers"]["free_share"].as_f64().unwrap() >= 0.8, "{r}");
+        assert!(r["numbers"]["current_free_share"].as_f64().unwrap() < 0.7);
+        assert_eq!(r["batch_id"], a.body["batch"]["id"]);
+    }
+    // A driver without history has nothing, but sees that a batch exists.
+    let c = app.get("/me/recommendations", Some(&carol)).await;
+    assert_eq!(c.body["items"], json!([]));
+    assert!(c.body["batch"]["id"].is_i64());
+}
+
+#[actix_rt::test]
+async fn a_driver_sees_only_their_own_recommendations() {
+    let app = spawn_app().await;
+    let (alice, bob, _dir) = with_history(&app).await;
+    let out = laddkoll(&app, &["recommend"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = app.get("/me/recommendations", Some(&alice)).await;
+    let b = app.get("/me/recommendations", Some(&bob)).await;
+    let ids = |v: &Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (ia, ib) = (ids(&a.body), ids(&b.body));
+    assert!(!ia.is_empty() && !ib.is_empty());
+    assert!(ia.iter().all(|id| !ib.contains(id)), "{ia:?} {ib:?}");
+    // Alice's advice is about Tuesdays, Bob's about Thursdays.
+    assert!(a.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["time_window"]["day"] == "tue"));
+    assert!(b.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["time_window"]["day"] == "thu"));
+}
+
+#[actix_rt::test]
+async fn a_second_import_of_the_same_file_adds_nothing() {
+    let app = spawn_app().await;
+    let (_alice, _bob, dir) = with_history(&app).await;
+    let n = imported_count(&app).await;
+    assert_eq!(n, 100);
+    let file = dir.path().join("history.csv").display().to_string();
+    let out = laddkoll(&app, &["import-sessions", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("0 new session(s), 100 already present"),
+        "{text}"
+    );
+    assert!(
+        text.contains("created 0 driver(s) and 0 location(s)"),
+        "{text}"
+    );
+    assert_eq!(imported_count(&app).await, n);
+}
+
+#[actix_rt::test]
+async fn imported_drivers_cannot_sign_in_and_new_locations_are_created() {
+    let app = spawn_app().await;
+    let (alice, _bob, _dir) = with_history(&app).await;
+    // 40 OLD-… drivers became accounts without email or password; GARAGE became a location.
+    let users = app
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use laddkoll::db::schema::users;
+            Ok(users::table
+                .filter(users::email.is_null())
+                .filter(users::password_hash.is_null())
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(users, 40);
+    let found = app
+        .get("/locations?lat=0&lon=0&radius_km=100", Some(&alice))
+        .await;
+    assert_eq!(found.status, 200);
+    let garage = app.get("/locations/1", Some(&alice)).await;
+    assert_eq!(garage.body["name"], "GARAGE", "{}", garage.body);
+    assert_eq!(garage.body["timezone"], "Europe/Stockholm");
+}
+
+#[actix_rt::test]
+async fn a_malformed_file_is_refused_whole_with_line_numbers() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "{HEADER}\n\
+         D1,L1,,2026-01-05 08:00:00,2026-01-05 09:00:00,10.0,Europe/Stockholm\n\
+         D1,L1,,2026-01-06 08:00:00,2026-01-06 09:00:00,lots,Europe/Stockholm\n\
+         D2,L1,,2026-01-06 08:00:00,2026-01-06 09:00:00,7.5,Europe/Stockholm\n\
+         D2,L1,,2026-01-07 08:00:00,2026-01-07 07:00:00,7.5,Europe/Stockholm\n"
+    );
+    let file = write(dir.path(), "bad.csv", &csv);
+    let out = laddkoll(&app, &["import-sessions", &file]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("2 invalid row(s)"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("line 5"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(imported_count(&app).await, 0);
+
+    // --skip-invalid imports the good rows and reports the bad ones.
+    let out = laddkoll(&app, &["import-sessions", &file, "--skip-invalid"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("imported 2 of 2 valid row(s)"), "{text}");
+    assert!(text.contains("skipped 2 invalid row(s)"), "{text}");
+    assert!(text.contains("line 3") && text.contains("line 5"), "{text}");
+    assert_eq!(imported_count(&app).await, 2);
+}
+
+#[actix_rt::test]
+async fn naive_times_use_the_timezone_option() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "driver_ref,location_ref,started_at,ended_at,energy_kwh\n\
+               D1,L1,2026-01-05 08:00:00,2026-01-05 09:00:00,10.0\n";
+    let file = write(dir.path(), "tz.csv", csv);
+    let bad = laddkoll(
+        &app,
+        &["import-sessions", &file, "--timezone", "Mars/Olympus"],
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("Mars/Olympus"));
+    let out = laddkoll(
+        &app,
+        &["import-sessions", &file, "--timezone", "America/New_York"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let started = app
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use laddkoll::db::schema::imported_sessions;
+            Ok(imported_sessions::table
+                .select(imported_sessions::started_at)
+                .first::<chrono::NaiveDateTime>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(started.to_string(), "2026-01-05 13:00:00");
+}
+
+#[actix_rt::test]
+async fn preferences_are_validated_and_stored() {
+    let app = spawn_app().await;
+    let site = app.site("CP-PREF").await;
+    let (token, _) = app.driver("pref@example.se").await;
+
+    let empty = app.get("/me/preferences", Some(&token)).await;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.body["preferred_windows"], json!([]));
+    assert_eq!(empty.body["avoid_fast_charging_surcharges"], false);
+
+    let put = |body: Value| {
+        let req = app
+            .client
+            .put(app.api("/me/preferences"))
+            .bearer_auth(&token)
+            .json(&body);
+        app.send(req)
+    };
+    let cases = [
+        (
+            json!({"preferred_windows": [{"days": ["mon"], "start_hour": 8, "end_hour": 25}]}),
+            "preferred_windows[0].end_hour",
+        ),
+        (
+            json!({"preferred_windows": [{"days": ["funday"], "start_hour": 8, "end_hour": 9}]}),
+            "preferred_windows[0].days",
+        ),
+        (
+            json!({"preferred_windows": [{"days": [], "start_hour": 8, "end_hour": 9}]}),
+            "preferred_windows[0].days",
+        ),
+        (
+            json!({"favourite_location_ids": [site.location_id, 9999]}),
+            "favourite_location_ids[1]",
+        ),
+        (
+            json!({"max_price_per_kwh_minor": -5}),
+            "max_price_per_kwh_minor",
+        ),
+        (json!({"home": {"lat": 95.0, "lon": 18.0}}), "home.lat"),
+        (json!({"work": {"lat": 59.0, "lon": 200.0}}), "work.lon"),
+    ];
+    for (body, field) in cases {
+        let a = put(body.clone()).await;
+        assert_eq!(a.status, 422, "{body}: {}", a.body);
+        assert_eq!(a.code(), "invalid_field");
+        let message = a.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    let unknown = put(json!({"colour": "red"})).await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert_eq!(unknown.code(), "invalid_body");
+
+    let good = json!({
+        "preferred_windows": [{"days": ["mon", "wed"], "start_hour": 22, "end_hour": 6}],
+        "favourite_location_ids": [site.location_id],
+        "max_price_per_kwh_minor": 250,
+        "avoid_fast_charging_surcharges": true,
+        "home": {"lat": 59.3, "lon": 18.05},
+        "work": null
+    });
+    let a = put(good.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let stored = app.get("/me/preferences", Some(&token)).await;
+    assert_eq!(stored.body, good);
+    // Another driver still has none.
+    let (other, _) = app.driver("other@example.se").await;
+    let theirs = app.get("/me/preferences", Some(&other)).await;
+    assert_eq!(theirs.body["favourite_location_ids"], json!([]));
+    assert_eq!(app.get("/me/preferences", None).await.status, 401);
+}
+
+#[actix_rt::test]
+async fn the_forecast_has_168_slots_and_reflects_the_history() {
+    let app = spawn_app().await;
+    let (alice, _bob, _dir) = with_history(&app).await;
+    let f = app.get("/locations/1/forecast", Some(&alice)).await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert_eq!(f.body["capacity"], 2);
+    assert_eq!(f.body["sessions"], 100);
+    let slots = f.body["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 168);
+    for (i, s) in slots.iter().enumerate() {
+        assert_eq!(s["hour_of_week"], i);
+        assert_eq!(s["capacity"], 2);
+    }
+    let at = |day: usize, hour: usize| {
+        slots[day * 24 + hour]["expected_occupied"]
+            .as_f64()
+            .unwrap()
+    };
+    // Tuesday and Thursday mornings are busy; nights and Wednesdays are empty.
+    assert!(at(1, 9) > 1.0, "Tue 9: {}", at(1, 9));
+    assert!(at(3, 9) > 1.0, "Thu 9: {}", at(3, 9));
+    assert_eq!(at(1, 3), 0.0);
+    assert_eq!(at(2, 9), 0.0);
+    assert!(slots[24 + 9]["free_share"].as_f64().unwrap() < 0.5);
+
+    let missing = app.get("/locations/999/forecast", Some(&alice)).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.code(), "not_found");
+    let bad = app
+        .get("/locations/1/forecast?window_days=1", Some(&alice))
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
+#[actix_rt::test]
+async fn the_api_never_shows_a_half_written_batch() {
+    let app = spawn_app().await;
+    let (alice, _bob, _dir) = with_history(&app).await;
+    let out = laddkoll(&app, &["recommend"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = app.get("/me/recommendations", Some(&alice)).await;
+    let batch = before.body["batch"]["id"].as_i64().unwrap();
+
+    // A newer batch that is still being written (status running) with a row for Alice.
+    let alice_id = app.get("/me", Some(&alice)).await.body["id"]
+        .as_i64()
+        .unwrap();
+    app.state
+        .db
+        .run(move |conn| {
+            use laddkoll::recommend::queries as q;
+            let id = q::start_batch(conn, laddkoll::http::time::now(), 182, 1)?;
+            q::insert_recommendations(
+                conn,
+                &[q::RecommendationRow {
+                    id: 0,
+                    batch_id: id,
+                    user_id: alice_id,
+                    kind: "less_busy_time".into(),
+                    sentence: "HALF-WRITTEN".into(),
+                    numbers: "{}".into(),
+                    location_id: 1,
+                    from_location_id: 1,
+                    weekday: 0,
+                    start_hour: 1,
+                    end_hour: 2,
+                    hour_of_week: 1,
+                    from_hour_of_week: 1,
+                    score: 99.0,
+                }],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let after = app.get("/me/recommendations", Some(&alice)).await;
+    assert_eq!(after.body["batch"]["id"], batch);
+    assert_eq!(after.body["items"], before.body["items"]);
+    assert!(!after.body.to_string().contains("HALF-WRITTEN"));
+
+    // A second complete run replaces the first as a whole.
+    let out = laddkoll(&app, &["recommend"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let newest = app.get("/me/recommendations", Some(&alice)).await;
+    assert!(newest.body["batch"]["id"].as_i64().unwrap() > batch + 1);
+    assert!(!newest.body.to_string().contains("HALF-WRITTEN"));
+    assert_eq!(
+        newest.body["items"].as_array().unwrap().len(),
+        before.body["items"].as_array().unwrap().len(),
+        "same history and seed, same advice"
+    );
+}
+
+#[actix_rt::test]
+async fn recommend_dry_run_writes_nothing() {
+    let app = spawn_app().await;
+    let (alice, _bob, _dir) = with_history(&app).await;
+    let out = laddkoll(&app, &["recommend", "--dry-run", "--seed", "7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("dry run: would write"), "{text}");
+    assert!(text.contains("less_busy_time"), "{text}");
+    assert_eq!(batch_count(&app).await, 0);
+    let a = app.get("/me/recommendations", Some(&alice)).await;
+    assert!(a.body["batch"].is_null());
+}
+
+#[actix_rt::test]
+async fn runs_are_recorded_with_their_counts() {
+    let app = spawn_app().await;
+    let (_alice, _bob, _dir) = with_history(&app).await;
+    let out = laddkoll(&app, &["recommend", "--window-days", "365"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let batches = app
+        .state
+        .db
+        .run(|conn| Ok(laddkoll::recommend::queries::list_batches(conn)?))
+        .await
+        .unwrap();
+    assert_eq!(batches.len(), 1);
+    let b = &batches[0];
+    assert_eq!(b.status, "complete");
+    assert_eq!(b.sessions, 100);
+    assert_eq!(b.drivers, 42);
+    assert_eq!(b.window_days, 365);
+    assert!(b.recommendations >= 2);
+    assert!(b.finished_at.is_some());
+    // A window that holds no history is a complete, empty run.
+    let out = laddkoll(&app, &["recommend", "--window-days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = laddkoll(&app, &["recommend", "--window-days", "0"]);
+    assert!(!bad.status.success());
+}
+
+#[actix_rt::test]
+async fn evaluate_prints_a_table_or_json() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "eval.csv",
+        &planted_csv("alice@example.se", "bob@example.se"),
+    );
+    let out = laddkoll(&app, &["evaluate", &file, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(report["drivers"], 2, "{report}");
+    assert_eq!(report["test_sessions"], 4, "{report}");
+    for side in ["model", "baseline"] {
+        for field in [
+            "location_hit_at_1",
+            "location_hit_at_3",
+            "start_hour_mae_h",
+            "start_within_1h",
+        ] {
+            assert!(report[side][field].is_number(), "{side}.{field}: {report}");
+        }
+    }
+    assert_eq!(report["model"]["location_hit_at_1"], 1.0);
+    let text = laddkoll(&app, &["evaluate", &file]);
+    assert!(text.status.success());
+    assert!(
+        stdout(&text).contains("location Hit@1"),
+        "{}",
+        stdout(&text)
+    );
+    let missing = laddkoll(&app, &["evaluate", "/nonexistent.csv"]);
+    assert!(!missing.status.success());
+}
+
+#[actix_rt::test]
+async fn evaluate_beats_the_baselines_on_the_shared_data_set() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/workplace-charging/sessions.csv");
+    if !source.exists() {
+        eprintln!("skipped: {} not present", source.display());
+        return;
+    }
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let converted = dir.path().join("workplace.csv");
+    laddkoll_ml::import::convert_workplace_csv(
+        std::io::BufReader::new(std::fs::File::open(&source).unwrap()),
+        std::io::BufWriter::new(std::fs::File::create(&converted).unwrap()),
+    )
+    .unwrap();
+    let out = laddkoll(
+        &app,
+        &["evaluate", &converted.display().to_string(), "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["drivers"], 56, "{r}");
+    assert_eq!(r["test_sessions"], 680, "{r}");
+    let (m, b) = (&r["model"], &r["baseline"]);
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    assert!(f(m, "location_hit_at_1") > f(b, "location_hit_at_1"), "{r}");
+    assert!(f(m, "location_hit_at_3") > f(b, "location_hit_at_3"), "{r}");
+    assert!(f(m, "start_hour_mae_h") < f(b, "start_hour_mae_h"), "{r}");
+    assert!(f(m, "start_within_1h") > f(b, "start_within_1h"), "{r}");
+}
