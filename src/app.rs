@@ -59,6 +59,8 @@ fn api(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     crate::locations::handlers::configure(cfg);
     crate::charging::handlers::configure(cfg);
     crate::charging::rfid::configure(cfg);
+    crate::billing::handlers::configure(cfg);
+    crate::recommend::handlers::configure(cfg);
 }
 
 fn utoipa_app<T>(app: App<T>) -> utoipa_actix_web::UtoipaApp<T>

@@ -51,6 +51,20 @@ pub enum Command {
         #[arg(long, default_value = "Operator")]
         name: String,
     },
+    /// Issue invoices for a month: each driver's priced, unbilled sessions become one invoice.
+    /// Idempotent: running it again bills nothing twice.
+    Invoice {
+        /// The month, YYYY-MM (in LADDKOLL_BILLING_TIMEZONE).
+        #[arg(long)]
+        period: String,
+    },
+    /// Import charging history from a CSV of a previous system (idempotent); a file with
+    /// invalid rows is refused whole unless --skip-invalid.
+    ImportSessions(crate::recommend::commands::ImportArgs),
+    /// Measure the recommender on a session CSV: temporal hold-out against baselines.
+    Evaluate(crate::recommend::commands::EvaluateArgs),
+    /// The nightly job: learn habits from history and write a new batch of recommendations.
+    Recommend(crate::recommend::commands::RecommendArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -61,6 +75,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate { revert_all } => migrate(revert_all),
         Command::Openapi { out, check } => write_openapi(&out, check),
         Command::CreateOperator { email, name } => create_operator(&email, &name),
+        Command::Invoice { period } => invoice(&period),
+        Command::ImportSessions(args) => crate::recommend::commands::import_sessions(&args),
+        Command::Evaluate(args) => crate::recommend::commands::evaluate(&args),
+        Command::Recommend(args) => crate::recommend::commands::recommend(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,6 +163,29 @@ fn write_openapi(out: &PathBuf, check: bool) -> anyhow::Result<()> {
     }
     std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn invoice(period: &str) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let db = open_database(&config)?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = crate::billing::invoicing::run(
+        &mut conn,
+        period,
+        config.billing_timezone,
+        &config.invoice_series,
+        &config.seller(),
+        crate::http::time::now(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "period {}: {} invoices issued for {} sessions; {} sessions held for review",
+        report.period, report.invoices_issued, report.sessions_billed, report.sessions_held
+    );
+    for number in &report.numbers {
+        println!("  {number}");
+    }
     Ok(())
 }
 

@@ -53,6 +53,15 @@ pub struct Config {
     pub app_start_timeout: Duration,
     /// Largest accepted OCPP frame in bytes.
     pub ocpp_max_frame_bytes: usize,
+    /// Invoice number series (one unbroken sequence per series).
+    pub invoice_series: String,
+    /// Time zone of invoice months.
+    pub billing_timezone: chrono_tz::Tz,
+    /// Seller details printed on invoices.
+    pub seller_name: String,
+    pub seller_org_number: String,
+    pub seller_vat_number: String,
+    pub seller_address: String,
 }
 
 /// A setting that is missing or malformed.
@@ -162,6 +171,15 @@ impl Config {
             ocpp_call_timeout: seconds("LADDKOLL_OCPP_CALL_TIMEOUT_SECS", 30)?,
             app_start_timeout: seconds("LADDKOLL_APP_START_TIMEOUT_SECS", 90)?,
             ocpp_max_frame_bytes: parse("LADDKOLL_OCPP_MAX_FRAME_BYTES", 256 * 1024)?,
+            invoice_series: var("LADDKOLL_INVOICE_SERIES").unwrap_or_else(|| "LK".into()),
+            billing_timezone: parse("LADDKOLL_BILLING_TIMEZONE", chrono_tz::Europe::Stockholm)?,
+            seller_name: var("LADDKOLL_SELLER_NAME").unwrap_or_else(|| "Laddkoll AB".into()),
+            seller_org_number: var("LADDKOLL_SELLER_ORG_NUMBER")
+                .unwrap_or_else(|| "559000-0000".into()),
+            seller_vat_number: var("LADDKOLL_SELLER_VAT_NUMBER")
+                .unwrap_or_else(|| "SE559000000001".into()),
+            seller_address: var("LADDKOLL_SELLER_ADDRESS")
+                .unwrap_or_else(|| "Götgatan 1, 118 46 Stockholm".into()),
         })
     }
 
@@ -192,6 +210,24 @@ impl Config {
             ocpp_call_timeout: Duration::from_secs(30),
             app_start_timeout: Duration::from_secs(90),
             ocpp_max_frame_bytes: 256 * 1024,
+            invoice_series: "LK".into(),
+            billing_timezone: chrono_tz::Europe::Stockholm,
+            seller_name: "Laddkoll AB".into(),
+            seller_org_number: "559000-0000".into(),
+            seller_vat_number: "SE559000000001".into(),
+            seller_address: "Götgatan 1, 118 46 Stockholm".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The seller printed on invoices.
+    pub fn seller(&self) -> crate::billing::invoicing::Seller {
+        crate::billing::invoicing::Seller {
+            name: self.seller_name.clone(),
+            org_number: self.seller_org_number.clone(),
+            vat_number: self.seller_vat_number.clone(),
+            address: self.seller_address.clone(),
         }
     }
 }

@@ -16,5 +16,6 @@ pub mod health;
 pub mod http;
 pub mod locations;
 pub mod ocpp;
+pub mod recommend;
 
 pub use app::{build_app, openapi, AppState};

@@ -358,8 +358,8 @@ async fn an_rfid_session_is_recorded_from_the_chargers_messages_live_and_final()
     assert_eq!(done["stopped_at"], "2026-11-24T11:00:00Z");
     assert_eq!(
         done["charging_seconds"],
-        40 * 60 - 5,
-        "Preparing until 10:00:05 is neither"
+        40 * 60,
+        "a session starts as charging; Preparing does not change that"
     );
     assert_eq!(done["idle_seconds"], 20 * 60);
     assert_eq!(done["stop_reason"], "EVDisconnected");

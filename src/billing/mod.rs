@@ -1,6 +1,8 @@
 //! Billing: OCPI tariffs, exact pricing of charging sessions, money and tariff summaries.
 //!
-//! Pure logic — plain data in, plain data out; no database and no HTTP here.
+//! The pricing core is pure — plain data in, plain data out. `records` (tariff storage and
+//! the price record of each session), `invoicing`, `pdf` and `handlers` connect it to the
+//! database, the sessions and the API.
 //!
 //! - [`tariff`]: validate an operator's OCPI 2.2.1 Tariff into a [`ValidTariff`].
 //! - [`pricing`]: turn a session's meter samples and connector states into charging periods and
@@ -9,8 +11,12 @@
 //! - [`money`]: integer minor units, VAT on the total, exact rounding ([`Money`]).
 //! - [`summary`]: the short Swedish summary shown in the app.
 
+pub mod handlers;
+pub mod invoicing;
 pub mod money;
+pub mod pdf;
 pub mod pricing;
+pub mod records;
 pub mod summary;
 pub mod tariff;
 

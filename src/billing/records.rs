@@ -39,14 +39,21 @@ pub struct TariffRow {
 impl TariffRow {
     /// The validated tariff, carrying its version for the priced record.
     pub fn valid(&self) -> Result<ValidTariff, ApiError> {
-        let rate: Decimal = self
-            .vat_rate
-            .parse()
-            .map_err(|_| ApiError::Internal(format!("stored VAT rate of tariff {} is not a decimal", self.id)))?;
-        let json: serde_json::Value = serde_json::from_str(&self.ocpi)
-            .map_err(|e| ApiError::Internal(format!("stored tariff {} is not JSON: {e}", self.id)))?;
-        let valid = super::validate_tariff(&json, &self.currency, rate)
-            .map_err(|e| ApiError::Internal(format!("stored tariff {} no longer validates: {e:?}", self.id)))?;
+        let rate: Decimal = self.vat_rate.parse().map_err(|_| {
+            ApiError::Internal(format!(
+                "stored VAT rate of tariff {} is not a decimal",
+                self.id
+            ))
+        })?;
+        let json: serde_json::Value = serde_json::from_str(&self.ocpi).map_err(|e| {
+            ApiError::Internal(format!("stored tariff {} is not JSON: {e}", self.id))
+        })?;
+        let valid = super::validate_tariff(&json, &self.currency, rate).map_err(|e| {
+            ApiError::Internal(format!(
+                "stored tariff {} no longer validates: {e:?}",
+                self.id
+            ))
+        })?;
         Ok(valid.with_snapshot(self.tariff_group.to_string(), self.version))
     }
 }
@@ -61,9 +68,13 @@ pub fn insert_tariff(
 ) -> QueryResult<TariffRow> {
     let version = match group {
         Some(g) => {
-            diesel::update(tariffs::table.filter(tariffs::tariff_group.eq(g)).filter(tariffs::superseded_at.is_null()))
-                .set(tariffs::superseded_at.eq(Some(now)))
-                .execute(conn)?;
+            diesel::update(
+                tariffs::table
+                    .filter(tariffs::tariff_group.eq(g))
+                    .filter(tariffs::superseded_at.is_null()),
+            )
+            .set(tariffs::superseded_at.eq(Some(now)))
+            .execute(conn)?;
             tariffs::table
                 .filter(tariffs::tariff_group.eq(g))
                 .select(diesel::dsl::max(tariffs::version))
@@ -86,9 +97,14 @@ pub fn insert_tariff(
         .returning(tariffs::id)
         .get_result(conn)?;
     if group.is_none() {
-        diesel::update(tariffs::table.find(id)).set(tariffs::tariff_group.eq(id)).execute(conn)?;
+        diesel::update(tariffs::table.find(id))
+            .set(tariffs::tariff_group.eq(id))
+            .execute(conn)?;
     }
-    tariffs::table.find(id).select(TariffRow::as_select()).first(conn)
+    tariffs::table
+        .find(id)
+        .select(TariffRow::as_select())
+        .first(conn)
 }
 
 /// The current version of a tariff group.
@@ -103,11 +119,19 @@ pub fn current_tariff(conn: &mut DbConn, group: i64) -> QueryResult<Option<Tarif
 
 /// A tariff version by id.
 pub fn tariff(conn: &mut DbConn, id: i64) -> QueryResult<Option<TariffRow>> {
-    tariffs::table.find(id).select(TariffRow::as_select()).first(conn).optional()
+    tariffs::table
+        .find(id)
+        .select(TariffRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Current versions of all tariffs, newest first.
-pub fn list_tariffs(conn: &mut DbConn, limit: i64, before: Option<i64>) -> QueryResult<Vec<TariffRow>> {
+pub fn list_tariffs(
+    conn: &mut DbConn,
+    limit: i64,
+    before: Option<i64>,
+) -> QueryResult<Vec<TariffRow>> {
     let mut q = tariffs::table
         .filter(tariffs::superseded_at.is_null())
         .order(tariffs::tariff_group.desc())
@@ -121,7 +145,11 @@ pub fn list_tariffs(conn: &mut DbConn, limit: i64, before: Option<i64>) -> Query
 }
 
 /// Points a charge point at a tariff group (or none).
-pub fn set_charge_point_tariff(conn: &mut DbConn, cp: &str, group: Option<i64>) -> Result<(), ApiError> {
+pub fn set_charge_point_tariff(
+    conn: &mut DbConn,
+    cp: &str,
+    group: Option<i64>,
+) -> Result<(), ApiError> {
     if let Some(g) = group {
         current_tariff(conn, g)?.ok_or_else(|| ApiError::not_found("tariff"))?;
     }
@@ -172,7 +200,11 @@ pub struct Billing {
 
 /// The price record of a session.
 pub fn billing_of(conn: &mut DbConn, session_id: i64) -> QueryResult<Option<Billing>> {
-    session_billing::table.find(session_id).select(Billing::as_select()).first(conn).optional()
+    session_billing::table
+        .find(session_id)
+        .select(Billing::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Snapshots the tariff a session starts under (once; a replay keeps the first snapshot).
@@ -199,7 +231,12 @@ fn utc(t: NaiveDateTime) -> chrono::DateTime<Utc> {
 }
 
 /// What a session used, read from its stored meter values and the connector's status history.
-pub fn usage_of(conn: &mut DbConn, s: &Session, stop: NaiveDateTime, meter_stop: Option<i64>) -> QueryResult<Option<SessionUsage>> {
+pub fn usage_of(
+    conn: &mut DbConn,
+    s: &Session,
+    stop: NaiveDateTime,
+    meter_stop: Option<i64>,
+) -> QueryResult<Option<SessionUsage>> {
     let (Some(start), Some(meter_start)) = (s.started_at, s.meter_start_wh) else {
         return Ok(None);
     };
@@ -208,12 +245,20 @@ pub fn usage_of(conn: &mut DbConn, s: &Session, stop: NaiveDateTime, meter_stop:
         .filter(meter_values::measurand.eq_any([sessions::ENERGY_REGISTER, "Power.Active.Import"]))
         .filter(meter_values::normalized.is_not_null())
         .order((meter_values::sampled_at, meter_values::id))
-        .select((meter_values::sampled_at, meter_values::measurand, meter_values::normalized))
+        .select((
+            meter_values::sampled_at,
+            meter_values::measurand,
+            meter_values::normalized,
+        ))
         .load(conn)?;
     let mut samples: Vec<MeterSample> = Vec::new();
     for (at, measurand, value) in rows {
         if samples.last().is_none_or(|m| m.at != utc(at)) {
-            samples.push(MeterSample { at: utc(at), energy_wh: None, power_w: None });
+            samples.push(MeterSample {
+                at: utc(at),
+                energy_wh: None,
+                power_w: None,
+            });
         }
         let last = samples.last_mut().expect("pushed above");
         if measurand == sessions::ENERGY_REGISTER {
@@ -223,13 +268,24 @@ pub fn usage_of(conn: &mut DbConn, s: &Session, stop: NaiveDateTime, meter_stop:
         }
     }
     let latest_energy = samples.iter().rev().find_map(|m| m.energy_wh);
-    let meter_stop = meter_stop.or(latest_energy).unwrap_or(meter_start).max(meter_start);
+    let meter_stop = meter_stop
+        .or(latest_energy)
+        .unwrap_or(meter_start)
+        .max(meter_start);
     let history = sessions::status_history(conn, &s.charge_point_id, s.connector_id, start, stop)?;
     let state_changes = history
         .into_iter()
         .filter_map(|(at, status)| {
-            crate::charging::charging_state(&status)
-                .map(|charging| (utc(at), if charging { ConnectorState::Charging } else { ConnectorState::Idle }))
+            crate::charging::charging_state(&status).map(|charging| {
+                (
+                    utc(at),
+                    if charging {
+                        ConnectorState::Charging
+                    } else {
+                        ConnectorState::Idle
+                    },
+                )
+            })
         })
         .collect();
     Ok(Some(SessionUsage {
@@ -243,32 +299,61 @@ pub fn usage_of(conn: &mut DbConn, s: &Session, stop: NaiveDateTime, meter_stop:
 }
 
 /// Prices a session with its snapshotted tariff up to `stop` (the live cost when `stop` is now).
-pub fn price_session(conn: &mut DbConn, s: &Session, tariff_id: i64, stop: NaiveDateTime, meter_stop: Option<i64>) -> Result<Option<PricedSession>, ApiError> {
-    let Some(row) = tariff(conn, tariff_id)? else { return Ok(None) };
-    let Some(usage) = usage_of(conn, s, stop, meter_stop)? else { return Ok(None) };
+pub fn price_session(
+    conn: &mut DbConn,
+    s: &Session,
+    tariff_id: i64,
+    stop: NaiveDateTime,
+    meter_stop: Option<i64>,
+) -> Result<Option<PricedSession>, ApiError> {
+    let Some(row) = tariff(conn, tariff_id)? else {
+        return Ok(None);
+    };
+    let Some(usage) = usage_of(conn, s, stop, meter_stop)? else {
+        return Ok(None);
+    };
     let tz = charge_point_timezone(conn, &s.charge_point_id)?;
     let valid = row.valid()?;
-    price(&valid, tz, &usage).map(Some).map_err(|e| ApiError::Internal(format!("pricing session {}: {e}", s.id)))
+    price(&valid, tz, &usage)
+        .map(Some)
+        .map_err(|e| ApiError::Internal(format!("pricing session {}: {e}", s.id)))
 }
 
 /// Prices a finished session and stores its immutable price record; a session with integrity
 /// flags, or one that cannot be priced, is held for operator review.
-pub fn price_finished(conn: &mut DbConn, session_id: i64, now: NaiveDateTime) -> Result<(), ApiError> {
-    let Some(billing) = billing_of(conn, session_id)? else { return Ok(()) };
-    let (OPEN, Some(tariff_id)) = (billing.status.as_str(), billing.tariff_id) else { return Ok(()) };
-    let s = sessions::find_session(conn, session_id)?.ok_or_else(|| ApiError::not_found("session"))?;
-    let (Some(stop), Some(meter_stop)) = (s.stopped_at, s.meter_stop_wh) else { return Ok(()) };
+pub fn price_finished(
+    conn: &mut DbConn,
+    session_id: i64,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let Some(billing) = billing_of(conn, session_id)? else {
+        return Ok(());
+    };
+    let (OPEN, Some(tariff_id)) = (billing.status.as_str(), billing.tariff_id) else {
+        return Ok(());
+    };
+    let s =
+        sessions::find_session(conn, session_id)?.ok_or_else(|| ApiError::not_found("session"))?;
+    let (Some(stop), Some(meter_stop)) = (s.stopped_at, s.meter_stop_wh) else {
+        return Ok(());
+    };
     let flags = sessions::flags_of(conn, &[session_id])?;
     // A meter that went backwards cannot be priced as sent; hold it with the reason.
     let priced = match s.meter_start_wh {
-        Some(start) if meter_stop < start => Err(format!("meterStop {meter_stop} Wh is below meterStart {start} Wh")),
+        Some(start) if meter_stop < start => Err(format!(
+            "meterStop {meter_stop} Wh is below meterStart {start} Wh"
+        )),
         _ => price_session(conn, &s, tariff_id, stop, Some(meter_stop)).map_err(|e| e.to_string()),
     };
     let hold = match (&priced, flags.is_empty()) {
         (Err(e), _) => Some(format!("cannot be priced: {e}")),
         (Ok(_), false) => Some(format!(
             "integrity flags: {}",
-            flags.iter().map(|(_, f, _)| f.as_str()).collect::<Vec<_>>().join(", ")
+            flags
+                .iter()
+                .map(|(_, f, _)| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         (Ok(_), true) => None,
     };
@@ -280,7 +365,9 @@ pub fn price_finished(conn: &mut DbConn, session_id: i64, now: NaiveDateTime) ->
             session_billing::excl_vat.eq(priced.as_ref().map(|p| p.excl_vat)),
             session_billing::vat.eq(priced.as_ref().map(|p| p.vat)),
             session_billing::total.eq(priced.as_ref().map(|p| p.total)),
-            session_billing::priced.eq(priced.as_ref().map(|p| serde_json::to_string(p).unwrap_or_default())),
+            session_billing::priced.eq(priced
+                .as_ref()
+                .map(|p| serde_json::to_string(p).unwrap_or_default())),
             session_billing::hold_reason.eq(hold),
             session_billing::priced_at.eq(Some(now)),
         ))
@@ -289,13 +376,25 @@ pub fn price_finished(conn: &mut DbConn, session_id: i64, now: NaiveDateTime) ->
 }
 
 /// Clears a held session after operator review so it can be invoiced.
-pub fn release(conn: &mut DbConn, session_id: i64, operator: i64, now: NaiveDateTime) -> Result<Billing, ApiError> {
-    let billing = billing_of(conn, session_id)?.ok_or_else(|| ApiError::not_found("price record"))?;
+pub fn release(
+    conn: &mut DbConn,
+    session_id: i64,
+    operator: i64,
+    now: NaiveDateTime,
+) -> Result<Billing, ApiError> {
+    let billing =
+        billing_of(conn, session_id)?.ok_or_else(|| ApiError::not_found("price record"))?;
     if billing.status != HELD {
-        return Err(ApiError::conflict("not_held", format!("the session's price record is {}", billing.status)));
+        return Err(ApiError::conflict(
+            "not_held",
+            format!("the session's price record is {}", billing.status),
+        ));
     }
     if billing.total.is_none() {
-        return Err(ApiError::conflict("not_priceable", "the session could not be priced; credit or correct it instead"));
+        return Err(ApiError::conflict(
+            "not_priceable",
+            "the session could not be priced; credit or correct it instead",
+        ));
     }
     diesel::update(session_billing::table.find(session_id))
         .set((
@@ -325,30 +424,53 @@ pub struct SessionCost {
 }
 
 /// The cost of a session at `now`, if it has a tariff.
-pub fn cost_of(conn: &mut DbConn, s: &Session, now: NaiveDateTime) -> Result<Option<SessionCost>, ApiError> {
-    let Some(billing) = billing_of(conn, s.id)? else { return Ok(None) };
+pub fn cost_of(
+    conn: &mut DbConn,
+    s: &Session,
+    now: NaiveDateTime,
+) -> Result<Option<SessionCost>, ApiError> {
+    let Some(billing) = billing_of(conn, s.id)? else {
+        return Ok(None);
+    };
     match billing.status.as_str() {
         OPEN => {
-            let Some(tariff_id) = billing.tariff_id else { return Ok(None) };
+            let Some(tariff_id) = billing.tariff_id else {
+                return Ok(None);
+            };
             if s.status != sessions::ACTIVE {
                 return Ok(None);
             }
             let priced = price_session(conn, s, tariff_id, now, None)?;
-            Ok(priced.map(|p| SessionCost { money: p.money(), state: "live".into(), hold_reason: None, details: Some(p) }))
+            Ok(priced.map(|p| SessionCost {
+                money: p.money(),
+                state: "live".into(),
+                hold_reason: None,
+                details: Some(p),
+            }))
         }
         NO_TARIFF => Ok(None),
         status => {
-            let details: Option<PricedSession> = billing.priced.as_deref().and_then(|j| serde_json::from_str(j).ok());
+            let details: Option<PricedSession> = billing
+                .priced
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok());
             let money = match &details {
                 Some(d) => d.money(),
-                None => return Ok(Some(SessionCost {
-                    money: Money::zero("SEK"),
-                    state: status.to_string(),
-                    hold_reason: billing.hold_reason,
-                    details: None,
-                })),
+                None => {
+                    return Ok(Some(SessionCost {
+                        money: Money::zero("SEK"),
+                        state: status.to_string(),
+                        hold_reason: billing.hold_reason,
+                        details: None,
+                    }))
+                }
             };
-            Ok(Some(SessionCost { money, state: status.to_string(), hold_reason: billing.hold_reason, details }))
+            Ok(Some(SessionCost {
+                money,
+                state: status.to_string(),
+                hold_reason: billing.hold_reason,
+                details,
+            }))
         }
     }
 }

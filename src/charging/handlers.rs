@@ -270,7 +270,7 @@ async fn page_of(
             let t = now();
             let rows = queries::list_sessions(conn, &filter, page.limit + 1, page.before)?;
             rows.into_iter()
-                .map(|s| view(conn, s, t).map_err(ApiError::from))
+                .map(|s| view(conn, s, t))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -286,7 +286,7 @@ async fn visible_session(state: &State, me: &AuthUser, id: i64) -> Result<Sessio
             let s = queries::find_session(conn, id)?
                 .filter(|s| operator || s.user_id == Some(user))
                 .ok_or_else(|| ApiError::not_found("session"))?;
-            Ok(view(conn, s, now())?)
+            view(conn, s, now())
         })
         .await
 }

@@ -254,6 +254,8 @@ pub fn start_transaction(
             id
         }
     };
+    // The session keeps the tariff it started under.
+    crate::billing::records::attach_tariff(conn, id, cp)?;
     if authorization.status != ACCEPTED {
         queries::flag(
             conn,
@@ -563,9 +565,22 @@ pub fn is_idle_status(status: &str) -> bool {
     matches!(status, "SuspendedEV" | "SuspendedEVSE" | "Finishing")
 }
 
+/// The state a connector status puts the session in, for time accounting: `Some(true)` for
+/// charging, `Some(false)` for idle, `None` for statuses that do not change it.
+pub fn charging_state(status: &str) -> Option<bool> {
+    if is_charging_status(status) {
+        Some(true)
+    } else if is_idle_status(status) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Splits `[start, end]` into charging and idle seconds from the connector's status history
-/// (the last status before `start` and every change inside). Without any status the whole
-/// session counts as charging.
+/// (the last status before `start` and every change inside). A session starts as charging; a
+/// status that is neither charging nor idle (Available, Preparing, …) keeps the state it had.
+/// The two always add up to the session's duration, as in billing.
 pub fn durations(
     start: NaiveDateTime,
     end: NaiveDateTime,
@@ -574,33 +589,27 @@ pub fn durations(
     if end <= start {
         return (0, 0);
     }
-    if history.is_empty() {
-        return ((end - start).num_seconds(), 0);
-    }
     let (mut charging, mut idle) = (0i64, 0i64);
-    let mut current: Option<&str> = None;
+    let mut state = true;
     let mut since = start;
     for (at, status) in history {
         let at = (*at).clamp(start, end);
-        if at > since {
+        if let Some(next) = charging_state(status) {
             let secs = (at - since).num_seconds();
-            match current {
-                Some(s) if is_charging_status(s) => charging += secs,
-                Some(s) if is_idle_status(s) => idle += secs,
-                // Before the first status inside the session, assume charging.
-                None => charging += secs,
-                _ => {}
+            if state {
+                charging += secs
+            } else {
+                idle += secs
             }
             since = at;
+            state = next;
         }
-        current = Some(status);
     }
     let secs = (end - since).num_seconds();
-    match current {
-        Some(s) if is_charging_status(s) => charging += secs,
-        Some(s) if is_idle_status(s) => idle += secs,
-        None => charging += secs,
-        _ => {}
+    if state {
+        charging += secs
+    } else {
+        idle += secs
     }
     (charging, idle)
 }
@@ -642,10 +651,18 @@ pub struct SessionView {
     pub failure_reason: Option<String>,
     /// Integrity flags; a flagged session is held for operator review before billing.
     pub flags: Vec<FlagView>,
+    /// Cost so far (live) or final, from the same pricing function as the invoice; absent
+    /// when the charge point has no tariff.
+    pub cost: Option<crate::billing::records::SessionCost>,
 }
 
 /// Builds the view of a session from its row and stored readings.
-pub fn view(conn: &mut DbConn, s: Session, now: NaiveDateTime) -> QueryResult<SessionView> {
+pub fn view(
+    conn: &mut DbConn,
+    s: Session,
+    now: NaiveDateTime,
+) -> Result<SessionView, crate::http::ApiError> {
+    let cost = crate::billing::records::cost_of(conn, &s, now)?;
     let live = s.status == ACTIVE;
     let latest_energy = queries::latest_value(conn, s.id, queries::ENERGY_REGISTER)?;
     let energy_wh = match (s.meter_start_wh, s.meter_stop_wh, latest_energy) {
@@ -690,6 +707,7 @@ pub fn view(conn: &mut DbConn, s: Session, now: NaiveDateTime) -> QueryResult<Se
         stop_reason: s.stop_reason,
         failure_reason: s.failure_reason,
         flags,
+        cost,
     })
 }
 
@@ -751,16 +769,19 @@ mod tests {
         // Preparing before start, charging 0–40, suspended 40–60.
         let history = h(&[(-1, "Preparing"), (0, "Charging"), (40, "SuspendedEV")]);
         assert_eq!(durations(t(0), t(60), &history), (40 * 60, 20 * 60));
+        // Idle before the start carries into the session until charging begins.
+        let history = h(&[(-5, "SuspendedEVSE"), (10, "Charging")]);
+        assert_eq!(durations(t(0), t(30), &history), (20 * 60, 10 * 60));
         // No status at all: all charging.
         assert_eq!(durations(t(0), t(10), &[]), (600, 0));
-        // Status changes after the end are ignored; Available time counts as neither.
+        // Changes after the end are ignored; Available keeps the state it had.
         let history = h(&[
             (0, "Charging"),
             (10, "Available"),
-            (20, "Charging"),
+            (20, "SuspendedEV"),
             (90, "Finishing"),
         ]);
-        assert_eq!(durations(t(0), t(30), &history), (20 * 60, 0));
+        assert_eq!(durations(t(0), t(30), &history), (20 * 60, 10 * 60));
         assert_eq!(durations(t(10), t(5), &history), (0, 0));
     }
 }

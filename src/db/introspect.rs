@@ -129,8 +129,10 @@ pub fn render_schema(conn: &mut DbConn) -> QueryResult<String> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for fk in &fks {
-        // diesel allows one joinable! per table pair.
-        if seen.insert((fk.table_name.clone(), fk.foreign_table.clone())) {
+        // diesel allows one joinable! per table pair, and none from a table to itself.
+        if fk.table_name != fk.foreign_table
+            && seen.insert((fk.table_name.clone(), fk.foreign_table.clone()))
+        {
             out.push_str(&format!(
                 "diesel::joinable!({} -> {} ({}));\n",
                 fk.table_name, fk.foreign_table, fk.column_name

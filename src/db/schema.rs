@@ -37,6 +37,7 @@ diesel::table! {
         last_seen_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         key_rotated_at -> Timestamp,
+        tariff_id -> Nullable<BigInt>,
     }
 }
 
@@ -75,6 +76,89 @@ diesel::table! {
 }
 
 diesel::table! {
+    driver_preferences (user_id) {
+        user_id -> BigInt,
+        preferred_windows -> Text,
+        favourite_location_ids -> Text,
+        max_price_per_kwh_minor -> Nullable<BigInt>,
+        avoid_fast_charging_surcharge -> Bool,
+        home_lat -> Nullable<Double>,
+        home_lon -> Nullable<Double>,
+        work_lat -> Nullable<Double>,
+        work_lon -> Nullable<Double>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    external_refs (id) {
+        id -> BigInt,
+        kind -> Text,
+        external_ref -> Text,
+        target_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    imported_sessions (id) {
+        id -> BigInt,
+        import_key -> Text,
+        user_id -> BigInt,
+        location_id -> BigInt,
+        charge_point_ref -> Nullable<Text>,
+        started_at -> Timestamp,
+        ended_at -> Timestamp,
+        local_start -> Timestamp,
+        energy_wh -> BigInt,
+        imported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoice_lines (id) {
+        id -> BigInt,
+        invoice_id -> BigInt,
+        session_id -> Nullable<BigInt>,
+        description -> Text,
+        energy_wh -> BigInt,
+        charging_seconds -> BigInt,
+        idle_seconds -> BigInt,
+        vat_rate -> Text,
+        excl_vat -> BigInt,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    invoice_series (series) {
+        series -> Text,
+        next_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> BigInt,
+        series -> Text,
+        seq -> BigInt,
+        number -> Text,
+        kind -> Text,
+        user_id -> Nullable<BigInt>,
+        period -> Text,
+        issued_at -> Timestamp,
+        currency -> Text,
+        excl_vat -> BigInt,
+        vat -> BigInt,
+        total -> BigInt,
+        credits_invoice_id -> Nullable<BigInt>,
+        buyer -> Text,
+        seller -> Text,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     locations (id) {
         id -> BigInt,
         name -> Text,
@@ -109,6 +193,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    recommendation_batches (id) {
+        id -> BigInt,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        status -> Text,
+        window_days -> BigInt,
+        seed -> BigInt,
+        drivers -> BigInt,
+        sessions -> BigInt,
+        recommendations -> BigInt,
+        failures -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    recommendations (id) {
+        id -> BigInt,
+        batch_id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        sentence -> Text,
+        numbers -> Text,
+        location_id -> BigInt,
+        from_location_id -> BigInt,
+        weekday -> BigInt,
+        start_hour -> BigInt,
+        end_hour -> BigInt,
+        hour_of_week -> BigInt,
+        from_hour_of_week -> BigInt,
+        score -> Double,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> BigInt,
         user_id -> BigInt,
@@ -135,6 +254,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_billing (session_id) {
+        session_id -> BigInt,
+        tariff_id -> Nullable<BigInt>,
+        status -> Text,
+        currency -> Nullable<Text>,
+        excl_vat -> Nullable<BigInt>,
+        vat -> Nullable<BigInt>,
+        total -> Nullable<BigInt>,
+        priced -> Nullable<Text>,
+        hold_reason -> Nullable<Text>,
+        priced_at -> Nullable<Timestamp>,
+        invoice_id -> Nullable<BigInt>,
+        reviewed_by -> Nullable<BigInt>,
+        reviewed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     session_flags (id) {
         id -> BigInt,
         session_id -> BigInt,
@@ -153,6 +290,20 @@ diesel::table! {
         error_code -> Nullable<Text>,
         occurred_at -> Timestamp,
         received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tariffs (id) {
+        id -> BigInt,
+        tariff_group -> BigInt,
+        version -> BigInt,
+        name -> Text,
+        currency -> Text,
+        vat_rate -> Text,
+        ocpi -> Text,
+        created_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -179,10 +330,23 @@ diesel::joinable!(charge_points -> locations (location_id));
 diesel::joinable!(charging_sessions -> charge_points (charge_point_id));
 diesel::joinable!(charging_sessions -> users (user_id));
 diesel::joinable!(connectors -> charge_points (charge_point_id));
+diesel::joinable!(driver_preferences -> users (user_id));
+diesel::joinable!(imported_sessions -> locations (location_id));
+diesel::joinable!(imported_sessions -> users (user_id));
+diesel::joinable!(invoice_lines -> charging_sessions (session_id));
+diesel::joinable!(invoice_lines -> invoices (invoice_id));
+diesel::joinable!(invoices -> users (user_id));
 diesel::joinable!(meter_values -> charge_points (charge_point_id));
 diesel::joinable!(meter_values -> charging_sessions (session_id));
+diesel::joinable!(recommendations -> locations (from_location_id));
+diesel::joinable!(recommendations -> recommendation_batches (batch_id));
+diesel::joinable!(recommendations -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(rfid_cards -> users (user_id));
+diesel::joinable!(session_billing -> charging_sessions (session_id));
+diesel::joinable!(session_billing -> invoices (invoice_id));
+diesel::joinable!(session_billing -> tariffs (tariff_id));
+diesel::joinable!(session_billing -> users (reviewed_by));
 diesel::joinable!(session_flags -> charging_sessions (session_id));
 diesel::joinable!(status_events -> charge_points (charge_point_id));
 
@@ -192,11 +356,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     charge_points,
     charging_sessions,
     connectors,
+    driver_preferences,
+    external_refs,
+    imported_sessions,
+    invoice_lines,
+    invoice_series,
+    invoices,
     locations,
     meter_values,
+    recommendation_batches,
+    recommendations,
     refresh_tokens,
     rfid_cards,
+    session_billing,
     session_flags,
     status_events,
+    tariffs,
     users,
 );

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "me", description = "The signed-in driver's account and RFID cards"),
         (name = "locations", description = "Find chargers"),
         (name = "sessions", description = "Start, follow and stop charging sessions"),
+        (name = "invoices", description = "The driver's invoices and their PDFs"),
         (name = "admin", description = "Operator tools")
     )
 )]

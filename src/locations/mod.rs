@@ -146,6 +146,17 @@ pub struct ChargePointView {
     pub vendor: Option<String>,
     pub model: Option<String>,
     pub connectors: Vec<ConnectorView>,
+    /// The tariff that prices sessions here: structured and as a short summary.
+    pub tariff: Option<TariffBrief>,
+}
+
+/// The tariff that applies at a charge point.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TariffBrief {
+    pub id: i64,
+    pub version: i64,
+    pub name: String,
+    pub summary: crate::billing::TariffSummary,
 }
 
 /// Whether a charger counts as online at `now`.
@@ -176,6 +187,7 @@ pub fn assemble(
     locations: Vec<(Location, Option<f64>)>,
     charge_points: Vec<ChargePoint>,
     connectors: Vec<Connector>,
+    mut tariffs: std::collections::HashMap<String, TariffBrief>,
     now: NaiveDateTime,
 ) -> Vec<LocationView> {
     let mut connectors_by_cp: std::collections::HashMap<String, Vec<ConnectorView>> =
@@ -195,6 +207,7 @@ pub fn assemble(
             .or_default()
             .push(ChargePointView {
                 connectors: connectors_by_cp.remove(&cp.id).unwrap_or_default(),
+                tariff: tariffs.remove(&cp.id),
                 id: cp.id,
                 location_id: cp.location_id,
                 online,
@@ -229,20 +242,34 @@ pub fn load_views(
     let cps = queries::charge_points_at(conn, &ids)?;
     let cp_ids: Vec<String> = cps.iter().map(|c| c.id.clone()).collect();
     let connectors = queries::connectors_of(conn, &cp_ids)?;
-    Ok(assemble(locations, cps, connectors, now))
+    let mut tariffs = std::collections::HashMap::new();
+    for cp in &cp_ids {
+        let Some(group) = crate::billing::records::charge_point_tariff(conn, cp)? else {
+            continue;
+        };
+        if let Some(row) = crate::billing::records::current_tariff(conn, group)? {
+            let valid = row.valid()?;
+            tariffs.insert(
+                cp.clone(),
+                TariffBrief {
+                    id: row.tariff_group,
+                    version: row.version,
+                    name: row.name,
+                    summary: crate::billing::summarize(&valid),
+                },
+            );
+        }
+    }
+    Ok(assemble(locations, cps, connectors, tariffs, now))
 }
 
-/// Where billing attaches a tariff to a new charge point. Until tariffs exist, asking for one
-/// is refused rather than silently ignored.
+/// Attaches the tariff chosen at registration (an unknown tariff is a 404).
 pub fn set_tariff_hook(
     _conn: &mut crate::db::DbConn,
     _charge_point_id: &str,
     tariff_id: Option<i64>,
 ) -> Result<(), ApiError> {
-    match tariff_id {
-        None => Ok(()),
-        Some(_) => Err(ApiError::not_found("tariff")),
-    }
+    crate::billing::records::set_charge_point_tariff(_conn, _charge_point_id, tariff_id)
 }
 
 #[cfg(test)]

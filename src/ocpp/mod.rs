@@ -186,7 +186,11 @@ async fn run(
                 }
             }
             Ok(actix_ws::AggregatedMessage::Pong(_)) => {}
-            Ok(actix_ws::AggregatedMessage::Close(_)) => break,
+            Ok(actix_ws::AggregatedMessage::Close(reason)) => {
+                // Echo the charger's close code, then stop.
+                let _ = link_session(&link).close(reason).await;
+                break;
+            }
             Err(e) => {
                 // An oversized or broken frame: tell the charger, then drop the connection,
                 // because the stream cannot resynchronise after a protocol error.
@@ -248,6 +252,12 @@ async fn on_text(state: &Arc<AppState>, cp: &str, link: &Link, text: &str) -> Op
             Err(err) => frames::error(Some(&id), &err),
         }),
     }
+}
+
+/// The time sent to chargers, in whole milliseconds (many charger stacks reject more digits).
+fn wall_clock() -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
 fn to_value<T: Serialize>(v: T) -> Result<Value, CallError> {
@@ -315,7 +325,7 @@ pub async fn handle_call(
             })
             .await?;
             to_value(msg::boot_notification::BootNotificationResponse {
-                current_time: Utc::now(),
+                current_time: wall_clock(),
                 interval,
                 status: RegistrationStatus::Accepted,
             })
@@ -324,7 +334,7 @@ pub async fn handle_call(
             let _: msg::heart_beat::HeartbeatRequest = frames::decode(payload)?;
             db(state, move |conn| Ok(places::touch(conn, &cp, t)?)).await?;
             to_value(msg::heart_beat::HeartbeatResponse {
-                current_time: Utc::now(),
+                current_time: wall_clock(),
             })
         }
         "StatusNotification" => {
@@ -423,7 +433,7 @@ pub async fn handle_call(
                             return Ok::<_, ApiError>(None);
                         }
                     }
-                    charging::stop_transaction(
+                    let stopped = charging::stop_transaction(
                         conn,
                         &cp,
                         req.transaction_id,
@@ -433,6 +443,9 @@ pub async fn handle_call(
                         &data,
                         t,
                     )?;
+                    if let charging::Stopped::Finished(id) = stopped {
+                        crate::billing::records::price_finished(conn, id, t)?;
+                    }
                     Ok(match &req.id_tag {
                         Some(tag) => Some(charging::authorize_tag(
                             conn,
