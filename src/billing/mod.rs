@@ -12,6 +12,7 @@
 //! - [`summary`]: the short Swedish summary shown in the app.
 
 pub mod handlers;
+pub mod hourly;
 pub mod invoicing;
 pub mod money;
 pub mod pdf;
