@@ -566,3 +566,139 @@ async fn evaluate_beats_the_baselines_on_the_shared_data_set() {
     assert!(f(m, "start_hour_mae_h") < f(b, "start_hour_mae_h"), "{r}");
     assert!(f(m, "start_within_1h") > f(b, "start_within_1h"), "{r}");
 }
+
+/// Puts a tariff on a charge point; returns the tariff group.
+async fn set_tariff(app: &TestApp, operator: &str, cp: &str, elements: Value) -> i64 {
+    let body = json!({"name": format!("Tariff {cp}"), "vat_rate": 25,
+                      "tariff": {"currency": "SEK", "elements": elements}});
+    let t = app.post("/admin/tariffs", body, Some(operator)).await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    let id = t.body["id"].as_i64().unwrap();
+    let set = app
+        .send(
+            app.client
+                .put(app.api(&format!("/admin/charge-points/{cp}/tariff")))
+                .bearer_auth(operator)
+                .json(&json!({"tariff_id": id})),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{}", set.body);
+    id
+}
+
+#[actix_rt::test]
+async fn a_cheaper_night_tariff_gives_cheaper_time_advice_with_the_price_difference() {
+    let app = spawn_app().await;
+    let site = app.site("CP-NIGHT").await;
+    // Off-peak 22–06: 1,12 kr excl. VAT = 1,40 kr/kWh incl. 25 % VAT; otherwise 2,00 kr = 2,50.
+    set_tariff(
+        &app,
+        &site.operator,
+        "CP-NIGHT",
+        json!([
+            {"price_components": [{"type": "ENERGY", "price": 1.12, "step_size": 1}],
+             "restrictions": {"start_time": "22:00", "end_time": "06:00"}},
+            {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1},
+                                  {"type": "FLAT", "price": 3.00, "step_size": 1}]}
+        ]),
+    )
+    .await;
+    // A second charge point at the same place: 1,80 kr excl. VAT = 2,25 kr/kWh at any hour. The
+    // location's price per hour is the cheapest charge point's: 2,25 by day, 1,40 at night.
+    let second = app
+        .post(
+            "/admin/charge-points",
+            json!({"id": "CP-NIGHT-2", "location_id": site.location_id, "connectors": [
+                {"connector_id": 1, "standard": "IEC_62196_T2", "power_kw": 22.0, "current_type": "AC"}]}),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    set_tariff(
+        &app,
+        &site.operator,
+        "CP-NIGHT-2",
+        json!([{"price_components": [{"type": "ENERGY", "price": 1.80, "step_size": 1}]}]),
+    )
+    .await;
+
+    // Erik charges every Tuesday 21:10–21:50, the last expensive hour; Frida every Wednesday at
+    // the same time but will pay at most 1,30 kr/kWh, less than even the night price.
+    let (erik, _) = app.driver("erik@example.se").await;
+    let (frida, _) = app.driver("frida@example.se").await;
+    let put = app
+        .send(
+            app.client
+                .put(app.api("/me/preferences"))
+                .bearer_auth(&frida)
+                .json(&json!({"max_price_per_kwh_minor": 130})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let location_id = site.location_id;
+    app.state
+        .db
+        .run(move |conn| {
+            Ok(laddkoll::recommend::queries::insert_ref(
+                conn,
+                laddkoll::recommend::queries::REF_LOCATION,
+                "NIGHT",
+                location_id,
+                laddkoll::http::time::now(),
+            )?)
+        })
+        .await
+        .unwrap();
+    let mut lines = vec![HEADER.to_string()];
+    for w in 1..=10 {
+        let tue = tuesday_weeks_ago(w);
+        let wed = tue + Duration::days(1);
+        for (driver, day) in [("erik@example.se", tue), ("frida@example.se", wed)] {
+            lines.push(format!(
+                "{driver},NIGHT,CP-NIGHT,{day} 21:10:00,{day} 21:50:00,9.0,Europe/Stockholm"
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "night.csv", &(lines.join("\n") + "\n"));
+    let out = laddkoll(&app, &["import-sessions", &file]);
+    assert!(out.status.success(), "import: {}", stderr(&out));
+    assert!(stdout(&out).contains("0 location(s)"), "{}", stdout(&out));
+
+    let out = laddkoll(&app, &["recommend"]);
+    assert!(out.status.success(), "recommend: {}", stderr(&out));
+
+    let a = app.get("/me/recommendations", Some(&erik)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let items = a.body["items"].as_array().unwrap();
+    let cheaper: Vec<&Value> = items
+        .iter()
+        .filter(|r| r["kind"] == "cheaper_time")
+        .collect();
+    assert_eq!(cheaper.len(), 1, "{}", a.body);
+    let r = cheaper[0];
+    assert_eq!(r["location"]["id"], site.location_id, "{r}");
+    assert_eq!(r["from_location_id"], site.location_id, "{r}");
+    // From Tuesday 21–22 (2,25 kr/kWh at the cheaper charge point) to 22–23 (1,40 kr/kWh).
+    assert_eq!(r["from_hour_of_week"], 24 + 21, "{r}");
+    assert_eq!(r["time_window"]["day"], "tue", "{r}");
+    assert_eq!(r["time_window"]["start_hour"], 22, "{r}");
+    assert_eq!(r["numbers"]["price_minor_per_kwh"], 140, "{r}");
+    assert_eq!(r["numbers"]["price_delta_minor_per_kwh"], 85, "{r}");
+    let sentence = r["sentence"].as_str().unwrap();
+    assert!(sentence.contains("0,85 kr/kWh cheaper"), "{sentence}");
+    assert!(sentence.contains("instead of 21–22"), "{sentence}");
+
+    // Frida's maximum price rules out every hour there: no cheaper-time advice for her.
+    let f = app.get("/me/recommendations", Some(&frida)).await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert!(
+        f.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] != "cheaper_time"),
+        "{}",
+        f.body
+    );
+}

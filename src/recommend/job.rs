@@ -31,13 +31,15 @@ pub struct LoadedInput {
     pub drivers: usize,
 }
 
-/// Reads histories within the window, locations and preferences.
+/// Reads histories within the window, locations with their energy prices by hour of week (from
+/// their charge points' tariffs, see [`history::attach_prices`]) and preferences.
 pub fn load_input(
     conn: &mut DbConn,
     cfg: &JobConfig,
     now: NaiveDateTime,
 ) -> Result<LoadedInput, diesel::result::Error> {
-    let (locations, timezones) = history::load_locations(conn, None)?;
+    let (mut locations, timezones) = history::load_locations(conn, None)?;
+    history::attach_prices(conn, &mut locations)?;
     let since = history::window_start(now, cfg.window_days);
     let sessions = history::load_sessions(conn, since, None, &timezones)?;
     let preferences = history::load_preferences(conn)?;

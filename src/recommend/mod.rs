@@ -36,7 +36,8 @@ pub struct RecommendationNumbers {
     pub current_free_share: f64,
     /// Expected occupied connectors over capacity in the suggested slot.
     pub expected_occupancy_ratio: f64,
-    /// Price in the suggested slot, minor units per kWh, when the tariff is known.
+    /// Energy price in the suggested slot, minor units per kWh including VAT, when the tariff is
+    /// known (the cheapest of the location's charge points).
     pub price_minor_per_kwh: Option<i64>,
     /// Usual price minus suggested price, minor units per kWh (positive: cheaper).
     #[schema(example = 110)]

@@ -51,7 +51,8 @@ pub struct PreferencesBody {
     /// Locations the driver likes; never advised away from.
     #[schema(example = json!([1, 2]))]
     pub favourite_location_ids: Vec<i64>,
-    /// Highest acceptable energy price, minor units (öre) per kWh, as the tariff states it.
+    /// Highest acceptable energy price, minor units (öre) per kWh **including VAT**, as drivers
+    /// see prices; slots dearer than this are never suggested.
     #[schema(example = 250)]
     pub max_price_per_kwh_minor: Option<i64>,
     /// Never suggest places that charge a fast-charging surcharge.

@@ -380,6 +380,19 @@ pub fn location_facts(conn: &mut DbConn, only: Option<i64>) -> QueryResult<Vec<L
     Ok(out)
 }
 
+/// `(location, tariff group)` of every charge point that has a tariff.
+pub fn charge_point_tariff_groups(conn: &mut DbConn) -> QueryResult<Vec<(i64, i64)>> {
+    let rows: Vec<(i64, Option<i64>)> = charge_points::table
+        .filter(charge_points::tariff_id.is_not_null())
+        .select((charge_points::location_id, charge_points::tariff_id))
+        .order((charge_points::location_id, charge_points::id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(loc, group)| Some((loc, group?)))
+        .collect())
+}
+
 /// A batch (one run of the nightly job).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = recommendation_batches)]
