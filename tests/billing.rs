@@ -149,6 +149,30 @@ fn pdf_text(bytes: &[u8]) -> String {
     out
 }
 
+/// Compares an invoice with a committed golden file, ignoring what differs per run (issue
+/// time, ids). `UPDATE_GOLDEN=1` rewrites the file.
+fn assert_golden(name: &str, invoice: &Value) {
+    let mut v = invoice.clone();
+    v["issued_at"] = json!("<issued_at>");
+    v["id"] = json!("<id>");
+    v["buyer"]["user_id"] = json!("<user_id>");
+    for line in v["lines"].as_array_mut().unwrap() {
+        line["session_id"] = json!("<session_id>");
+        let d = line["description"].as_str().unwrap().to_string();
+        line["description"] = json!(d.split(" (session").next().unwrap());
+    }
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        text, golden,
+        "{path} differs; rerun with UPDATE_GOLDEN=1 if the change is intended"
+    );
+}
+
 #[actix_rt::test]
 async fn invalid_tariffs_get_422_naming_the_field_and_locations_show_the_tariff() {
     let app = spawn_app().await;
@@ -272,6 +296,7 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
         "billed"
     );
     let id = invoice["id"].as_i64().unwrap();
+    assert_golden("invoice_basic.json", invoice);
     assert_eq!(
         app.get(&format!("/invoices/{id}"), Some(&bo)).await.status,
         404,

@@ -75,6 +75,38 @@ pub struct LineRow {
     pub details: String,
 }
 
+/// An invoice line to store.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = invoice_lines)]
+struct NewLine {
+    invoice_id: i64,
+    session_id: Option<i64>,
+    description: String,
+    energy_wh: i64,
+    charging_seconds: i64,
+    idle_seconds: i64,
+    vat_rate: String,
+    excl_vat: i64,
+    details: String,
+}
+
+/// Stores lines in multi-row inserts (9 columns: 1,000 rows stay under both backends'
+/// bind-parameter limits).
+fn insert_lines(conn: &mut DbConn, lines: &[NewLine]) -> QueryResult<()> {
+    for chunk in lines.chunks(1000) {
+        // Multi-row VALUES needs each backend's own query builder.
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(invoice_lines::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(invoice_lines::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
 /// Parses `YYYY-MM` into the month's first day.
 pub fn parse_period(period: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d")
@@ -170,7 +202,7 @@ struct Billable {
 
 fn billable(
     conn: &mut DbConn,
-    user: Option<i64>,
+    users: &[i64],
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<(i64, Billable)>> {
@@ -196,9 +228,7 @@ fn billable(
             charging_sessions::started_at,
         ))
         .into_boxed();
-    if let Some(u) = user {
-        q = q.filter(charging_sessions::user_id.eq(u));
-    }
+    q = q.filter(charging_sessions::user_id.eq_any(users));
     let rows: Vec<BillableRow> = q.load(conn)?;
     Ok(rows
         .into_iter()
@@ -230,29 +260,21 @@ fn vat_by_rate(lines: &[(Decimal, i64)]) -> Result<i64, ApiError> {
     })
 }
 
-/// Issues one driver's invoice for a period in its own transaction; `None` when nothing is
-/// left to bill (another run got there first).
+/// Issues one driver's invoice for the given sessions in its own transaction; `None` when
+/// another run billed them first.
 fn issue_for_user(
     conn: &mut DbConn,
     user_id: i64,
+    sessions: &[(i64, Billable)],
     period: &str,
-    (from, to): (NaiveDateTime, NaiveDateTime),
     series: &str,
     seller: &Seller,
     now: NaiveDateTime,
 ) -> Result<Option<(String, usize)>, ApiError> {
     write_tx(conn, |conn| {
-        // Take the number first: its lock orders concurrent runs, so the sessions read next
-        // are exactly those no other run has billed.
+        // The number's row lock orders concurrent runs; if another run billed any of these
+        // sessions meanwhile, the check below rolls this invoice back, returning the number.
         let seq = next_number(conn, series)?;
-        let sessions = billable(conn, Some(user_id), from, to)?;
-        if sessions.is_empty() {
-            // Rolling back returns the number: no gap.
-            return Err(ApiError::conflict(
-                "nothing_to_bill",
-                "nothing left to bill",
-            ));
-        }
         let currency = sessions[0].1.currency.clone();
         let rated: Vec<(Decimal, i64)> = sessions
             .iter()
@@ -293,31 +315,34 @@ fn issue_for_user(
             ))
             .returning(invoices::id)
             .get_result(conn)?;
-        for ((_, b), (rate, _)) in sessions.iter().zip(&rated) {
-            let p = b.priced.as_ref();
-            let started = b
-                .started_at
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_default();
-            diesel::insert_into(invoice_lines::table)
-                .values((
-                    invoice_lines::invoice_id.eq(invoice_id),
-                    invoice_lines::session_id.eq(Some(b.session_id)),
-                    invoice_lines::description.eq(format!(
+        let new_lines: Vec<NewLine> = sessions
+            .iter()
+            .zip(&rated)
+            .map(|((_, b), (rate, _))| {
+                let p = b.priced.as_ref();
+                let started = b
+                    .started_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default();
+                NewLine {
+                    invoice_id,
+                    session_id: Some(b.session_id),
+                    description: format!(
                         "Laddning {started} UTC, {} (session {})",
                         b.charge_point_id, b.session_id
-                    )),
-                    invoice_lines::energy_wh.eq(p.map_or(0, |p| p.energy_wh)),
-                    invoice_lines::charging_seconds.eq(p.map_or(0, |p| p.charging_seconds)),
-                    invoice_lines::idle_seconds.eq(p.map_or(0, |p| p.idle_seconds)),
-                    invoice_lines::vat_rate.eq(rate.normalize().to_string()),
-                    invoice_lines::excl_vat.eq(b.excl_vat),
-                    invoice_lines::details.eq(p
+                    ),
+                    energy_wh: p.map_or(0, |p| p.energy_wh),
+                    charging_seconds: p.map_or(0, |p| p.charging_seconds),
+                    idle_seconds: p.map_or(0, |p| p.idle_seconds),
+                    vat_rate: rate.normalize().to_string(),
+                    excl_vat: b.excl_vat,
+                    details: p
                         .map(|p| serde_json::to_string(&p.lines).unwrap_or_default())
-                        .unwrap_or_default()),
-                ))
-                .execute(conn)?;
-        }
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        insert_lines(conn, &new_lines)?;
         let ids: Vec<i64> = sessions.iter().map(|(_, b)| b.session_id).collect();
         let marked = diesel::update(
             session_billing::table
@@ -339,7 +364,7 @@ fn issue_for_user(
     })
     .or_else(|e| match e {
         ApiError::Conflict {
-            code: "nothing_to_bill" | "concurrent_run",
+            code: "concurrent_run",
             ..
         } => Ok(None),
         other => Err(other),
@@ -358,21 +383,35 @@ pub fn run(
     let first = parse_period(period)?;
     let bounds = month_bounds(first, tz);
     ensure_series(conn, series)?;
-    let mut users: Vec<i64> = billable(conn, None, bounds.0, bounds.1)?
-        .into_iter()
-        .map(|(u, _)| u)
-        .collect();
-    users.dedup();
+    let users: Vec<i64> = session_billing::table
+        .inner_join(charging_sessions::table)
+        .filter(session_billing::status.eq(PRICED))
+        .filter(session_billing::invoice_id.is_null())
+        .filter(charging_sessions::stopped_at.ge(bounds.0))
+        .filter(charging_sessions::stopped_at.lt(bounds.1))
+        .filter(charging_sessions::user_id.is_not_null())
+        .select(charging_sessions::user_id.assume_not_null())
+        .distinct()
+        .order(charging_sessions::user_id.assume_not_null())
+        .load(conn)?;
     let mut report = RunReport {
         period: period.to_string(),
         ..Default::default()
     };
-    for user in users {
-        if let Some((number, n)) = issue_for_user(conn, user, period, bounds, series, seller, now)?
-        {
-            report.invoices_issued += 1;
-            report.sessions_billed += n;
-            report.numbers.push(number);
+    // Read sessions a page of drivers at a time: one query per page, bounded memory.
+    for page in users.chunks(500) {
+        let mut sessions = billable(conn, page, bounds.0, bounds.1)?;
+        while !sessions.is_empty() {
+            let user = sessions[0].0;
+            let n = sessions.iter().take_while(|(u, _)| *u == user).count();
+            let mine: Vec<(i64, Billable)> = sessions.drain(..n).collect();
+            if let Some((number, n)) =
+                issue_for_user(conn, user, &mine, period, series, seller, now)?
+            {
+                report.invoices_issued += 1;
+                report.sessions_billed += n;
+                report.numbers.push(number);
+            }
         }
     }
     report.sessions_held = session_billing::table
