@@ -260,20 +260,36 @@ fn vat_by_rate(lines: &[(Decimal, i64)]) -> Result<i64, ApiError> {
     })
 }
 
-/// Issues one driver's invoice for the given sessions in its own transaction; `None` when
-/// another run billed them first.
-fn issue_for_user(
+/// What a run issues for one driver and the context it needs.
+struct Issue<'a> {
+    period: &'a str,
+    series: &'a str,
+    seller: &'a Seller,
+    now: NaiveDateTime,
+}
+
+/// A driver's invoice must be rolled back because another run billed some of its sessions.
+fn lost_race(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Conflict {
+            code: "concurrent_run",
+            ..
+        }
+    )
+}
+
+/// Issues one driver's invoice inside the caller's transaction. The number's row lock orders
+/// concurrent runs; if another run billed any of these sessions meanwhile, this fails with
+/// [`lost_race`] and the caller rolls back, returning the number.
+fn issue_in_tx(
     conn: &mut DbConn,
     user_id: i64,
     sessions: &[(i64, Billable)],
-    period: &str,
-    series: &str,
-    seller: &Seller,
-    now: NaiveDateTime,
-) -> Result<Option<(String, usize)>, ApiError> {
-    write_tx(conn, |conn| {
-        // The number's row lock orders concurrent runs; if another run billed any of these
-        // sessions meanwhile, the check below rolls this invoice back, returning the number.
+    ctx: &Issue<'_>,
+) -> Result<(String, usize), ApiError> {
+    let (period, series, seller, now) = (ctx.period, ctx.series, ctx.seller, ctx.now);
+    {
         let seq = next_number(conn, series)?;
         let currency = sessions[0].1.currency.clone();
         let rated: Vec<(Decimal, i64)> = sessions
@@ -360,15 +376,41 @@ fn issue_for_user(
                 "another run billed these sessions",
             ));
         }
-        Ok(Some((number, ids.len())))
-    })
-    .or_else(|e| match e {
-        ApiError::Conflict {
-            code: "concurrent_run",
-            ..
-        } => Ok(None),
-        other => Err(other),
-    })
+        Ok((number, ids.len()))
+    }
+}
+
+/// Invoices issued per transaction: one commit (one fsync on PostgreSQL) per batch.
+const INVOICES_PER_TRANSACTION: usize = 100;
+
+/// Issues a batch of drivers' invoices in one transaction. If another run raced for any of
+/// them, the batch rolls back and each driver is retried in a transaction of its own, so one
+/// lost race costs no one else their invoice.
+fn issue_batch(
+    conn: &mut DbConn,
+    batch: &[(i64, Vec<(i64, Billable)>)],
+    ctx: &Issue<'_>,
+) -> Result<Vec<(String, usize)>, ApiError> {
+    let all = write_tx(conn, |conn| {
+        batch
+            .iter()
+            .map(|(user, sessions)| issue_in_tx(conn, *user, sessions, ctx))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match all {
+        Err(e) if lost_race(&e) => {
+            let mut issued = Vec::new();
+            for (user, sessions) in batch {
+                match write_tx(conn, |conn| issue_in_tx(conn, *user, sessions, ctx)) {
+                    Ok(one) => issued.push(one),
+                    Err(e) if lost_race(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(issued)
+        }
+        other => other,
+    }
 }
 
 /// Runs invoicing for a period. Idempotent: a second run bills nothing twice.
@@ -398,20 +440,25 @@ pub fn run(
         period: period.to_string(),
         ..Default::default()
     };
+    let ctx = Issue {
+        period,
+        series,
+        seller,
+        now,
+    };
     // Read sessions a page of drivers at a time: one query per page, bounded memory.
-    for page in users.chunks(500) {
+    for page in users.chunks(INVOICES_PER_TRANSACTION) {
         let mut sessions = billable(conn, page, bounds.0, bounds.1)?;
+        let mut batch = Vec::new();
         while !sessions.is_empty() {
             let user = sessions[0].0;
             let n = sessions.iter().take_while(|(u, _)| *u == user).count();
-            let mine: Vec<(i64, Billable)> = sessions.drain(..n).collect();
-            if let Some((number, n)) =
-                issue_for_user(conn, user, &mine, period, series, seller, now)?
-            {
-                report.invoices_issued += 1;
-                report.sessions_billed += n;
-                report.numbers.push(number);
-            }
+            batch.push((user, sessions.drain(..n).collect::<Vec<_>>()));
+        }
+        for (number, n) in issue_batch(conn, &batch, &ctx)? {
+            report.invoices_issued += 1;
+            report.sessions_billed += n;
+            report.numbers.push(number);
         }
     }
     report.sessions_held = session_billing::table
