@@ -7,10 +7,12 @@ mod common;
 use common::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
-/// 2,00 kr/kWh, a 5,00 kr start fee, and 60 kr/h parking (idle) — excl. VAT, 25 % VAT.
+/// 2,00 kr/kWh, 6,00 kr/h charging time, a 5,00 kr start fee, and 60 kr/h parking (idle) —
+/// excl. VAT, 25 % VAT.
 fn tariff_body() -> Value {
     json!({"name": "Standard", "vat_rate": 25, "tariff": {"currency": "SEK", "elements": [
-        {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1}, {"type": "FLAT", "price": 5.00, "step_size": 1}]},
+        {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1}, {"type": "TIME", "price": 6.00, "step_size": 60},
+            {"type": "FLAT", "price": 5.00, "step_size": 1}]},
         {"price_components": [{"type": "PARKING_TIME", "price": 60.00, "step_size": 60}]}
     ]}})
 }
@@ -220,25 +222,19 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
     let (bo, _) = app.driver("bo@example.se").await;
     let mut c = app.charger(&site).await;
 
-    // Live: after 30 min and 5 kWh the cost so far is 5 kWh × 2,00 + 5,00 = 15,00 kr excl. VAT.
     c.status(1, "Charging", "2026-11-10T09:00:00Z").await;
     let tx = c.start(1, "A1A1A1A1", 50_000, "2026-11-10T09:00:00Z").await["transactionId"]
         .as_i64()
         .unwrap();
     c.meter(1, Some(tx), "2026-11-10T09:30:00Z", "55000", "10000", "50")
         .await;
-    let live = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
-    assert_eq!(live["cost"]["state"], "live");
-    assert_eq!(live["cost"]["excl_vat"], 1500, "{}", live["cost"]);
-    assert_eq!(live["cost"]["currency"], "SEK");
-
     c.meter(1, Some(tx), "2026-11-10T10:00:00Z", "60000", "10000", "80")
         .await;
     c.status(1, "SuspendedEV", "2026-11-10T10:00:00Z").await;
     c.stop(tx, 60_000, "2026-11-10T10:20:00Z").await;
 
-    // Final: 10 kWh × 2,00 = 20,00; flat 5,00; 20 min idle × 60 kr/h = 20,00 → 45,00 kr
-    // excl. VAT = 4 500 öre; VAT 25 % = 1 125; total 5 625.
+    // Final: 10 kWh × 2,00 = 20,00; 1 h charging × 6,00 = 6,00; flat 5,00; 20 min idle × 60 kr/h
+    // = 20,00 → 51,00 kr excl. VAT = 5 100 öre; VAT 25 % = 1 275; total 6 375.
     let done = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
     let cost = &done["cost"];
     assert_eq!(cost["state"], "priced");
@@ -248,7 +244,7 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
             cost["vat"].as_i64(),
             cost["total"].as_i64()
         ),
-        (Some(4500), Some(1125), Some(5625)),
+        (Some(5100), Some(1275), Some(6375)),
         "{cost}"
     );
     let details = &cost["details"];
@@ -267,7 +263,7 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
         .iter()
         .map(|l| l["amount_excl_vat"].as_i64().unwrap())
         .sum();
-    assert_eq!(lines, 4500, "the lines add up to the total");
+    assert_eq!(lines, 5100, "the lines add up to the total");
 
     let report = invoice_cli(&app, "2026-11");
     assert!(
@@ -288,7 +284,7 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
     assert_eq!(invoice["period"], "2026-11");
     assert_eq!(
         invoice["amount"],
-        json!({"currency": "SEK", "excl_vat": 4500, "vat": 1125, "total": 5625})
+        json!({"currency": "SEK", "excl_vat": 5100, "vat": 1275, "total": 6375})
     );
     assert_eq!(invoice["lines"][0]["session_id"].as_i64(), Some(tx));
     assert_eq!(
@@ -332,8 +328,8 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
         "anna@example.se",
         &format!("(session {tx})"),
         "10.000 kWh",
-        "Moms: 11,25 kr",
-        "Att betala: 56,25 kr",
+        "Moms: 12,75 kr",
+        "Att betala: 63,75 kr",
     ] {
         assert!(
             text.contains(expected),
@@ -365,7 +361,7 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
     assert_eq!(credit.body["kind"], "credit_note");
     assert_eq!(credit.body["number"], "LK-000002");
     assert_eq!(credit.body["credits_invoice_id"].as_i64(), Some(id));
-    assert_eq!(credit.body["amount"]["total"], -5625);
+    assert_eq!(credit.body["amount"]["total"], -6375);
     let twice = app
         .post(
             &format!("/admin/invoices/{id}/credit-note"),
@@ -375,7 +371,35 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
         .await;
     assert_eq!((twice.status, twice.code()), (409, "already_credited"));
     let original = app.get(&format!("/invoices/{id}"), Some(&anna)).await.body;
-    assert_eq!(original["amount"]["total"], 5625);
+    assert_eq!(original["amount"]["total"], 6375);
+}
+
+#[actix_rt::test]
+async fn the_live_cost_grows_with_energy_and_time_until_now() {
+    let app = spawn_app().await;
+    let (site, _) = priced_site(&app, "CP-LIVE").await;
+    let anna = driver_with_card(&app, "anna@example.se", "F0F0F0F0").await;
+    let mut c = app.charger(&site).await;
+    let at = |minutes_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    c.status(1, "Charging", &at(30)).await;
+    let tx = c.start(1, "F0F0F0F0", 50_000, &at(30)).await["transactionId"]
+        .as_i64()
+        .unwrap();
+    c.meter(1, Some(tx), &at(1), "55000", "10000", "50").await;
+    // So far: 5 kWh × 2,00 + 30 min × 6,00 kr/h (per started minute) + 5,00 = 18,00 kr, or
+    // 18,10 if the clock passed into the 31st minute while the test ran.
+    let live = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
+    assert_eq!(live["cost"]["state"], "live");
+    let excl = live["cost"]["excl_vat"].as_i64().unwrap();
+    assert!((1800..=1810).contains(&excl), "{}", live["cost"]);
+    assert_eq!(live["cost"]["currency"], "SEK");
+    assert_eq!(
+        live["cost"]["total"].as_i64().unwrap(),
+        live["cost"]["excl_vat"].as_i64().unwrap() + live["cost"]["vat"].as_i64().unwrap()
+    );
 }
 
 #[actix_rt::test]
@@ -395,8 +419,8 @@ async fn flagged_sessions_are_held_until_an_operator_releases_them() {
         .as_str()
         .unwrap()
         .contains("zero_start_baseline"));
-    // 4 kWh × 2,00 + 5,00 = 13,00 kr excl. VAT, still shown.
-    assert_eq!(s["cost"]["excl_vat"], 1300);
+    // 4 kWh × 2,00 + 1 h × 6,00 + 5,00 = 19,00 kr excl. VAT, still shown.
+    assert_eq!(s["cost"]["excl_vat"], 1900);
 
     let run = app
         .post(
@@ -452,7 +476,7 @@ async fn flagged_sessions_are_held_until_an_operator_releases_them() {
     assert_eq!(run.body["invoices_issued"], 1);
     assert_eq!(
         app.get("/invoices", Some(&anna)).await.body["items"][0]["amount"]["total"],
-        1625
+        2375
     );
     let bad = app
         .post(
@@ -486,18 +510,18 @@ async fn a_session_keeps_the_tariff_it_started_under() {
         .await;
     assert_eq!((v2.status, v2.body["version"].as_i64()), (200, Some(2)));
     c.stop(tx, 3000, "2026-11-13T10:00:00Z").await;
-    // 2 kWh × 2,00 (version 1) + 5,00 = 9,00 kr excl. VAT.
+    // 2 kWh × 2,00 (version 1) + 1 h × 6,00 + 5,00 = 15,00 kr excl. VAT.
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
-    assert_eq!(s["cost"]["excl_vat"], 900, "{}", s["cost"]);
+    assert_eq!(s["cost"]["excl_vat"], 1500, "{}", s["cost"]);
     assert_eq!(s["cost"]["details"]["tariff"]["version"], 1);
-    // A new session uses version 2: 2 kWh × 4,00 + 5,00 = 13,00.
+    // A new session uses version 2: 2 kWh × 4,00 + 1 h × 6,00 + 5,00 = 19,00.
     let tx2 = c.start(1, "C3C3C3C3", 3000, "2026-11-13T11:00:00Z").await["transactionId"]
         .as_i64()
         .unwrap();
     c.stop(tx2, 5000, "2026-11-13T12:00:00Z").await;
     assert_eq!(
         app.get(&format!("/sessions/{tx2}"), Some(&anna)).await.body["cost"]["excl_vat"],
-        1300
+        1900
     );
 }
 
@@ -516,7 +540,7 @@ async fn a_zero_energy_session_costs_only_its_fixed_parts_and_sessions_without_t
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
     assert_eq!(
         (s["cost"]["excl_vat"].as_i64(), s["cost"]["total"].as_i64()),
-        (Some(500), Some(625))
+        (Some(510), Some(638))
     );
     let mut free = app.charger(&other).await;
     let tx2 = free.start(1, "D4D4D4D4", 10, "2026-11-14T11:00:00Z").await["transactionId"]
