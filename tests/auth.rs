@@ -768,3 +768,18 @@ async fn malformed_oversized_and_misrouted_requests_get_the_json_error_shape() {
         (400, "invalid_cursor")
     );
 }
+
+#[actix_rt::test]
+async fn parallel_guesses_still_lock_the_account() {
+    let app = spawn_app().await;
+    app.register("parallel@example.se").await;
+    let guesses = (0..8).map(|_| app.login("parallel@example.se", "guess guess guess"));
+    let answers = futures_util::future::join_all(guesses).await;
+    assert!(answers.iter().all(|a| a.status == 401));
+    let right = app.login("parallel@example.se", PASSWORD).await;
+    assert_eq!(
+        (right.status, right.code()),
+        (401, "invalid_credentials"),
+        "every parallel failure counted, so the account is locked"
+    );
+}

@@ -870,3 +870,83 @@ async fn operators_list_all_sessions_with_filters() {
         200
     );
 }
+
+#[actix_rt::test]
+async fn per_phase_energy_readings_are_kept_but_not_taken_for_the_total() {
+    let app = spawn_app().await;
+    let site = app.site("CP-PHASE").await;
+    let (anna, _) = app.driver("anna@example.se").await;
+    card(&app, &anna, "0A0B0C0D").await;
+    let mut c = app.charger(&site).await;
+    let tx = c.start(1, "0A0B0C0D", 30_000, "2026-11-24T10:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    c.call("MeterValues", json!({"connectorId": 1, "transactionId": tx, "meterValue": [{"timestamp": "2026-11-24T10:10:00Z", "sampledValue": [
+        {"value": "33000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+        {"value": "11000", "measurand": "Energy.Active.Import.Register", "unit": "Wh", "phase": "L1"},
+        {"value": "11000", "measurand": "Energy.Active.Import.Register", "unit": "Wh", "phase": "L2"},
+        {"value": "11000", "measurand": "Energy.Active.Import.Register", "unit": "Wh", "phase": "L3"}
+    ]}]})).await.ok();
+    let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
+    assert_eq!(s["energy_wh"], 3000, "the total register, not a phase");
+    assert_eq!(s["flags"].as_array().unwrap().len(), 0, "{}", s["flags"]);
+    let values = app
+        .get(&format!("/sessions/{tx}/meter-values"), Some(&anna))
+        .await
+        .body;
+    assert_eq!(
+        values["items"].as_array().unwrap().len(),
+        4,
+        "phases are stored as sent"
+    );
+}
+
+#[actix_rt::test]
+async fn a_pending_start_left_behind_by_a_restart_does_not_block_the_driver() {
+    let app = spawn_app().await;
+    let site = app.site("CP-STALE").await;
+    let (anna, _) = app.driver("anna@example.se").await;
+    let user = app.get("/me", Some(&anna)).await.body["id"]
+        .as_i64()
+        .unwrap();
+    // A pending session whose RemoteStart task died with the previous process.
+    let old = laddkoll::http::time::now() - chrono::Duration::hours(1);
+    let stale = app
+        .state
+        .db
+        .run(move |conn| {
+            Ok(laddkoll::charging::queries::insert_session(
+                conn,
+                &laddkoll::charging::queries::NewSession {
+                    user_id: Some(user),
+                    charge_point_id: "CP-STALE",
+                    connector_id: 1,
+                    id_tag: "APPstale",
+                    origin: "app",
+                    status: "pending",
+                    start_key: None,
+                    started_at: None,
+                    meter_start_wh: None,
+                    created_at: old,
+                    updated_at: old,
+                },
+            )?)
+        })
+        .await
+        .unwrap();
+    let mut c = app.charger(&site).await;
+    c.status(1, "Available", "2026-11-24T10:00:00Z").await;
+    let started = app
+        .post(
+            "/sessions",
+            json!({"charge_point_id": "CP-STALE", "connector_id": 1}),
+            Some(&anna),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let old_session = app
+        .get(&format!("/sessions/{stale}"), Some(&anna))
+        .await
+        .body;
+    assert_eq!(old_session["status"], "failed");
+}

@@ -72,17 +72,34 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>
 pub fn record_failed_login(
     conn: &mut DbConn,
     id: i64,
-    locked_until: Option<NaiveDateTime>,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    // The update takes the row's write lock, so parallel failures count one after another and
+    // each reads the count its own increment produced.
     diesel::update(users::table.find(id))
         .set((
             users::failed_logins.eq(users::failed_logins + 1),
-            users::locked_until.eq(locked_until),
             users::updated_at.eq(now),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    users::table
+        .find(id)
+        .select((users::failed_logins, users::locked_until))
+        .first(conn)
+}
+
+/// Locks an account until `until`, never shortening a lock already in place.
+pub fn lock_until(conn: &mut DbConn, id: i64, until: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        users::table.find(id).filter(
+            users::locked_until
+                .is_null()
+                .or(users::locked_until.lt(until)),
+        ),
+    )
+    .set(users::locked_until.eq(Some(until)))
+    .execute(conn)
+    .map(drop)
 }
 
 /// Clears the failure count after a successful login.

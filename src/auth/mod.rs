@@ -221,15 +221,18 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     if !verified.ok {
-        let failures = user.failed_logins + 1;
-        let lock = lock_duration(state, failures)
-            .map(|d| t + Duration::from_std(d).unwrap_or(Duration::hours(1)));
         let user_id = user.id;
+        let state_ref = state.clone();
         state
             .db
             .run(move |conn| {
                 write_tx(conn, |conn| {
-                    users::record_failed_login(conn, user_id, lock, t)?;
+                    let (failures, _) = users::record_failed_login(conn, user_id, t)?;
+                    let lock = lock_duration(&state_ref, failures)
+                        .map(|d| t + Duration::from_std(d).unwrap_or(Duration::hours(1)));
+                    if let Some(until) = lock {
+                        users::lock_until(conn, user_id, until)?;
+                    }
                     audit::record(
                         conn,
                         &NewEvent::user(Some(user_id), "login_failed", FAILURE, client.clone(), t)

@@ -453,7 +453,15 @@ pub fn run(
         while !sessions.is_empty() {
             let user = sessions[0].0;
             let n = sessions.iter().take_while(|(u, _)| *u == user).count();
-            batch.push((user, sessions.drain(..n).collect::<Vec<_>>()));
+            // One invoice per currency: amounts in different currencies never add up.
+            let mut by_currency: BTreeMap<String, Vec<(i64, Billable)>> = BTreeMap::new();
+            for row in sessions.drain(..n) {
+                by_currency
+                    .entry(row.1.currency.clone())
+                    .or_default()
+                    .push(row);
+            }
+            batch.extend(by_currency.into_values().map(|rows| (user, rows)));
         }
         for (number, n) in issue_batch(conn, &batch, &ctx)? {
             report.invoices_issued += 1;
@@ -488,6 +496,9 @@ pub fn credit(
                 "only invoices can be credited",
             ));
         }
+        // The series lock orders concurrent credits of the same invoice, so the check below
+        // sees a credit note committed meanwhile.
+        let seq = next_number(conn, series)?;
         let existing: i64 = invoices::table
             .filter(invoices::credits_invoice_id.eq(invoice_id))
             .count()
@@ -498,7 +509,7 @@ pub fn credit(
                 "this invoice has a credit note already",
             ));
         }
-        let seq = next_number(conn, series)?;
+
         let id: i64 = diesel::insert_into(invoices::table)
             .values((
                 invoices::series.eq(series),

@@ -243,6 +243,8 @@ pub fn usage_of(
     let rows: Vec<(NaiveDateTime, String, Option<i64>)> = meter_values::table
         .filter(meter_values::session_id.eq(s.id))
         .filter(meter_values::measurand.eq_any([sessions::ENERGY_REGISTER, "Power.Active.Import"]))
+        // Per-phase readings are not the total.
+        .filter(meter_values::phase.is_null())
         .filter(meter_values::normalized.is_not_null())
         .order((meter_values::sampled_at, meter_values::id))
         .select((

@@ -89,11 +89,16 @@ pub async fn start_session(
     let online = state.registry.get(&cp).is_some();
     let user = me.id;
     let cp2 = cp.clone();
+    // A pending start whose waiting task died with a restart must not block anyone.
+    let stale =
+        chrono::Duration::from_std(state.config.app_start_timeout + state.config.ocpp_call_timeout)
+            .unwrap_or(chrono::Duration::minutes(5));
     let (session_id, id_tag) = state
         .db
         .run(move |conn| {
             let t = now();
             write_tx(conn, |conn| {
+                queries::fail_stale_pending(conn, t - stale, t)?;
                 places::find_charge_point(conn, &cp2)?
                     .ok_or_else(|| ApiError::not_found("charge point"))?;
                 let connector = places::find_connector(conn, &cp2, connector_id)?

@@ -442,7 +442,7 @@ fn check_energy<'a>(
 ) -> QueryResult<()> {
     let mut samples = queries::energy_samples(conn, session_id)?;
     samples.extend(
-        rows.filter(|r| r.measurand == queries::ENERGY_REGISTER)
+        rows.filter(|r| r.measurand == queries::ENERGY_REGISTER && r.phase.is_none())
             .filter_map(|r| r.normalized.map(|n| (r.sampled_at, n))),
     );
     samples.sort();

@@ -205,6 +205,26 @@ pub fn fail_pending(
     .map(|n| n == 1)
 }
 
+/// Ends pending app sessions created before `cutoff` as failed (their RemoteStart task died
+/// with a restarted server); returns how many.
+pub fn fail_stale_pending(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        charging_sessions::table
+            .filter(charging_sessions::status.eq(PENDING))
+            .filter(charging_sessions::created_at.lt(cutoff)),
+    )
+    .set((
+        charging_sessions::status.eq(FAILED),
+        charging_sessions::failure_reason.eq(Some("the charger did not start the session in time")),
+        charging_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// Finishes an active session; returns whether it was still active.
 pub fn finish(
     conn: &mut DbConn,
@@ -332,6 +352,8 @@ pub fn latest_value(
     meter_values::table
         .filter(meter_values::session_id.eq(session_id))
         .filter(meter_values::measurand.eq(measurand))
+        // Per-phase readings are not the total.
+        .filter(meter_values::phase.is_null())
         .filter(meter_values::normalized.is_not_null())
         .order((meter_values::sampled_at.desc(), meter_values::id.desc()))
         .select((
@@ -350,6 +372,7 @@ pub fn energy_samples(
     meter_values::table
         .filter(meter_values::session_id.eq(session_id))
         .filter(meter_values::measurand.eq(ENERGY_REGISTER))
+        .filter(meter_values::phase.is_null())
         .filter(meter_values::normalized.is_not_null())
         .order((meter_values::sampled_at, meter_values::id))
         .select((

@@ -41,6 +41,8 @@ CREATE TABLE invoices (
     UNIQUE (series, seq)
 );
 CREATE INDEX invoices_user_idx ON invoices (user_id, id);
+-- At most one credit note per invoice, whatever races.
+CREATE UNIQUE INDEX invoices_credits_idx ON invoices (credits_invoice_id);
 
 CREATE TABLE session_billing (
     session_id BIGINT PRIMARY KEY NOT NULL REFERENCES charging_sessions (id),
