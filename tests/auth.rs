@@ -783,3 +783,20 @@ async fn parallel_guesses_still_lock_the_account() {
         "every parallel failure counted, so the account is locked"
     );
 }
+
+#[actix_rt::test]
+async fn current_password_checks_share_the_per_address_rate_limit() {
+    let app = spawn_app_with(|c| c.auth_rate_per_minute = 4).await;
+    let (access, _) = app.driver("guess@example.se").await; // register + login: 2 of 4
+    let attempt = || {
+        app.post(
+            "/me/password",
+            json!({"current_password": "wrong wrong wrong", "new_password": "a brand new passphrase"}),
+            Some(&access),
+        )
+    };
+    assert_eq!(attempt().await.status, 403);
+    assert_eq!(attempt().await.status, 403);
+    let limited = attempt().await;
+    assert_eq!((limited.status, limited.code()), (429, "rate_limited"));
+}

@@ -30,6 +30,11 @@ async fn confirm_password(
     action: &'static str,
     client: Option<String>,
 ) -> Result<(), ApiError> {
+    // Password checks count against the same per-address limit as logins, so a stolen access
+    // token cannot be used to guess the password at full speed.
+    state
+        .auth_limiter
+        .check(client.as_deref().and_then(|c| c.parse().ok()))?;
     let verified = state
         .passwords
         .verify(password, user.password_hash.clone())
