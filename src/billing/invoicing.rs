@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use super::money::vat_on;
 use super::records::{BILLED, PRICED};
 use super::{Money, PricedSession};
-use crate::accounts::queries as users;
 use crate::db::schema::{
     charging_sessions, invoice_lines, invoice_series, invoices, session_billing,
 };
@@ -165,13 +164,10 @@ fn ensure_series(conn: &mut DbConn, series: &str) -> QueryResult<()> {
 /// PostgreSQL the row lock taken by the update is held until the issuing transaction ends, so
 /// concurrent runs queue and numbers have no gaps; a rollback returns the number.
 fn next_number(conn: &mut DbConn, series: &str) -> QueryResult<i64> {
-    diesel::update(invoice_series::table.find(series))
+    let next: i64 = diesel::update(invoice_series::table.find(series))
         .set(invoice_series::next_number.eq(invoice_series::next_number + 1))
-        .execute(conn)?;
-    let next: i64 = invoice_series::table
-        .find(series)
-        .select(invoice_series::next_number)
-        .first(conn)?;
+        .returning(invoice_series::next_number)
+        .get_result(conn)?;
     Ok(next - 1)
 }
 
@@ -248,6 +244,26 @@ fn billable(
         .collect())
 }
 
+/// The buyers of a page of drivers as they are now (the invoice keeps this snapshot).
+fn buyers_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<std::collections::HashMap<i64, Buyer>> {
+    use crate::db::schema::users as u;
+    let rows: Vec<(i64, Option<String>, Option<String>)> = u::table
+        .filter(u::id.eq_any(ids))
+        .select((u::id, u::name, u::email))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, email)| {
+            let buyer = Buyer {
+                user_id: Some(id),
+                name: name.unwrap_or_else(|| "(erased account)".into()),
+                email,
+            };
+            (id, buyer)
+        })
+        .collect())
+}
+
 /// VAT per rate on the summed amounts of each rate (VAT is computed on totals, not per line).
 fn vat_by_rate(lines: &[(Decimal, i64)]) -> Result<i64, ApiError> {
     let mut by_rate: BTreeMap<Decimal, i64> = BTreeMap::new();
@@ -285,6 +301,7 @@ fn lost_race(e: &ApiError) -> bool {
 fn issue_in_tx(
     conn: &mut DbConn,
     user_id: i64,
+    buyer: &Buyer,
     sessions: &[(i64, Billable)],
     ctx: &Issue<'_>,
 ) -> Result<(String, usize), ApiError> {
@@ -303,15 +320,6 @@ fn issue_in_tx(
             .collect();
         let excl_vat: i64 = rated.iter().map(|(_, e)| e).sum();
         let vat = vat_by_rate(&rated)?;
-        let user = users::find(conn, user_id)?;
-        let buyer = Buyer {
-            user_id: Some(user_id),
-            name: user
-                .as_ref()
-                .and_then(|u| u.name.clone())
-                .unwrap_or_else(|| "(erased account)".into()),
-            email: user.and_then(|u| u.email),
-        };
         let number = format_number(series, seq);
         let invoice_id: i64 = diesel::insert_into(invoices::table)
             .values((
@@ -326,7 +334,7 @@ fn issue_in_tx(
                 invoices::excl_vat.eq(excl_vat),
                 invoices::vat.eq(vat),
                 invoices::total.eq(excl_vat + vat),
-                invoices::buyer.eq(serde_json::to_string(&buyer).unwrap_or_default()),
+                invoices::buyer.eq(serde_json::to_string(buyer).unwrap_or_default()),
                 invoices::seller.eq(serde_json::to_string(seller).unwrap_or_default()),
             ))
             .returning(invoices::id)
@@ -388,20 +396,20 @@ const INVOICES_PER_TRANSACTION: usize = 100;
 /// lost race costs no one else their invoice.
 fn issue_batch(
     conn: &mut DbConn,
-    batch: &[(i64, Vec<(i64, Billable)>)],
+    batch: &[(i64, Buyer, Vec<(i64, Billable)>)],
     ctx: &Issue<'_>,
 ) -> Result<Vec<(String, usize)>, ApiError> {
     let all = write_tx(conn, |conn| {
         batch
             .iter()
-            .map(|(user, sessions)| issue_in_tx(conn, *user, sessions, ctx))
+            .map(|(user, buyer, sessions)| issue_in_tx(conn, *user, buyer, sessions, ctx))
             .collect::<Result<Vec<_>, _>>()
     });
     match all {
         Err(e) if lost_race(&e) => {
             let mut issued = Vec::new();
-            for (user, sessions) in batch {
-                match write_tx(conn, |conn| issue_in_tx(conn, *user, sessions, ctx)) {
+            for (user, buyer, sessions) in batch {
+                match write_tx(conn, |conn| issue_in_tx(conn, *user, buyer, sessions, ctx)) {
                     Ok(one) => issued.push(one),
                     Err(e) if lost_race(&e) => {}
                     Err(e) => return Err(e),
@@ -449,6 +457,7 @@ pub fn run(
     // Read sessions a page of drivers at a time: one query per page, bounded memory.
     for page in users.chunks(INVOICES_PER_TRANSACTION) {
         let mut sessions = billable(conn, page, bounds.0, bounds.1)?;
+        let buyers = buyers_of(conn, page)?;
         let mut batch = Vec::new();
         while !sessions.is_empty() {
             let user = sessions[0].0;
@@ -461,7 +470,16 @@ pub fn run(
                     .or_default()
                     .push(row);
             }
-            batch.extend(by_currency.into_values().map(|rows| (user, rows)));
+            let buyer = buyers.get(&user).cloned().unwrap_or(Buyer {
+                user_id: Some(user),
+                name: "(erased account)".into(),
+                email: None,
+            });
+            batch.extend(
+                by_currency
+                    .into_values()
+                    .map(|rows| (user, buyer.clone(), rows)),
+            );
         }
         for (number, n) in issue_batch(conn, &batch, &ctx)? {
             report.invoices_issued += 1;
