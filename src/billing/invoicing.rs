@@ -388,6 +388,9 @@ fn issue_in_tx(
     }
 }
 
+/// One invoice to issue: the driver, the buyer snapshot and the sessions (one currency).
+type DriverInvoice = (i64, Buyer, Vec<(i64, Billable)>);
+
 /// Invoices issued per transaction: one commit (one fsync on PostgreSQL) per batch.
 const INVOICES_PER_TRANSACTION: usize = 100;
 
@@ -396,7 +399,7 @@ const INVOICES_PER_TRANSACTION: usize = 100;
 /// lost race costs no one else their invoice.
 fn issue_batch(
     conn: &mut DbConn,
-    batch: &[(i64, Buyer, Vec<(i64, Billable)>)],
+    batch: &[DriverInvoice],
     ctx: &Issue<'_>,
 ) -> Result<Vec<(String, usize)>, ApiError> {
     let all = write_tx(conn, |conn| {
