@@ -16,7 +16,7 @@ use crate::http::auth::{AuthUser, Operator};
 use crate::http::error::ErrorBody;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::time::now;
-use crate::http::{client_ip, ApiError};
+use crate::http::{client_addr, ApiError};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -83,10 +83,6 @@ pub struct ConfirmPassword {
     pub password: SecretString,
 }
 
-fn client(req: &HttpRequest, state: &State) -> Option<String> {
-    client_ip(req, state.config.trust_proxy).map(|ip| ip.to_string())
-}
-
 /// The signed-in account.
 #[utoipa::path(
     tag = "me",
@@ -128,7 +124,7 @@ pub async fn patch_me(
         body.name,
         body.email,
         body.current_password,
-        client(&req, &state),
+        client_addr(&req, state.config.trust_proxy),
     )
     .await?;
     Ok(web::Json(user.into()))
@@ -157,7 +153,7 @@ pub async fn delete_me(
         &state,
         user,
         body.into_inner().password,
-        client(&req, &state),
+        client_addr(&req, state.config.trust_proxy),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -188,7 +184,7 @@ pub async fn change_password(
         user,
         body.current_password,
         body.new_password,
-        client(&req, &state),
+        client_addr(&req, state.config.trust_proxy),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -219,7 +215,7 @@ pub async fn list_users(
                 .order(users::id.desc())
                 .limit(page.limit + 1)
                 .into_boxed();
-            if let Some(before) = page.before {
+            if let Some(before) = page.cursor {
                 q = q.filter(users::id.lt(before));
             }
             Ok(q.load(conn)?)
@@ -239,7 +235,7 @@ async fn set_status(
     id: i64,
     status: &'static str,
 ) -> Result<web::Json<UserResponse>, ApiError> {
-    let client = client(&req, &state);
+    let client = client_addr(&req, state.config.trust_proxy);
     let operator = op.0.id;
     let user = state
         .db

@@ -109,7 +109,7 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter, page: PageRequest) -> Query
     if let Some(cp) = &filter.charge_point_id {
         query = query.filter(audit_events::charge_point_id.eq(cp.clone()));
     }
-    if let Some(before) = page.before {
+    if let Some(before) = page.cursor {
         query = query.filter(audit_events::id.lt(before));
     }
     query.load(conn)

@@ -11,7 +11,7 @@ use crate::accounts::handlers::UserResponse;
 use crate::app::{AppState, State};
 use crate::http::auth::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, DRIVER, REFRESH_COOKIE};
 use crate::http::error::ErrorBody;
-use crate::http::{client_ip, ApiError};
+use crate::http::{client_addr, client_ip, ApiError};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -71,10 +71,6 @@ pub struct CookieLoginResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub csrf_token: String,
-}
-
-fn client(req: &HttpRequest, state: &AppState) -> Option<String> {
-    client_ip(req, state.config.trust_proxy).map(|ip| ip.to_string())
 }
 
 fn rate_limit(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
@@ -197,7 +193,7 @@ pub async fn register(
         body.password,
         &body.name,
         DRIVER,
-        client(&req, &state),
+        client_addr(&req, state.config.trust_proxy),
     )
     .await?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
@@ -230,7 +226,7 @@ pub async fn login(
         &body.email,
         body.password,
         mode,
-        client(&req, &state),
+        client_addr(&req, state.config.trust_proxy),
     )
     .await?;
     Ok(token_answer(&state, tokens, mode))
@@ -257,7 +253,13 @@ pub async fn refresh(
     rate_limit(&req, &state)?;
     let (token, mode) = refresh_token_of(&req, &body)?;
     let csrf = header_value(&req, CSRF_HEADER);
-    let tokens = super::refresh(&state, &token, csrf, client(&req, &state)).await?;
+    let tokens = super::refresh(
+        &state,
+        &token,
+        csrf,
+        client_addr(&req, state.config.trust_proxy),
+    )
+    .await?;
     Ok(token_answer(&state, tokens, mode))
 }
 
@@ -278,7 +280,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(&req, &state)?;
     let (token, _) = refresh_token_of(&req, &body)?;
-    super::logout(&state, &token, client(&req, &state)).await?;
+    super::logout(&state, &token, client_addr(&req, state.config.trust_proxy)).await?;
     let mut res = HttpResponse::NoContent();
     for (name, path) in [
         (ACCESS_COOKIE, "/"),

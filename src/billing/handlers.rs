@@ -153,7 +153,7 @@ pub async fn list_tariffs(
     let page = q.validate()?;
     let rows = state
         .db
-        .run(move |conn| Ok(records::list_tariffs(conn, page.limit + 1, page.before)?))
+        .run(move |conn| Ok(records::list_tariffs(conn, page.limit + 1, page.cursor)?))
         .await?;
     let views = rows
         .into_iter()
@@ -317,7 +317,7 @@ async fn invoice_page(
     let views = state
         .db
         .run(move |conn| {
-            invoicing::list(conn, user, page.limit + 1, page.before)?
+            invoicing::list(conn, user, page.limit + 1, page.cursor)?
                 .into_iter()
                 .map(|row| invoicing::view(conn, row))
                 .collect::<Result<Vec<_>, _>>()

@@ -273,7 +273,7 @@ async fn page_of(
         .db
         .run(move |conn| {
             let t = now();
-            let rows = queries::list_sessions(conn, &filter, page.limit + 1, page.before)?;
+            let rows = queries::list_sessions(conn, &filter, page.limit + 1, page.cursor)?;
             rows.into_iter()
                 .map(|s| view(conn, s, t))
                 .collect::<Result<Vec<_>, _>>()
@@ -360,42 +360,23 @@ pub async fn session_meter_values(
     q: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<MeterValueView>>, ApiError> {
     let id = id.into_inner();
-    let page = PageQuery {
-        limit: Some(q.limit.unwrap_or(100).min(1000)),
-        cursor: q.cursor.clone(),
-    };
-    let page = if q.limit.is_some_and(|l| l > 1000) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 1000",
-        ));
-    } else {
-        let limit = page.limit.unwrap_or(100);
-        if limit < 1 {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "limit must be between 1 and 1000",
-            ));
-        }
-        let after = match &page.cursor {
-            None => None,
-            Some(c) => Some(
-                c.parse::<i64>()
-                    .map_err(|_| ApiError::bad_request("invalid_cursor", "invalid cursor"))?,
-            ),
-        };
-        (limit, after)
-    };
-    visible_session(&state, &me, id).await?;
+    let page = q.validate_with(100, 1000)?;
+    let (user, operator) = (me.id, me.is_operator());
     let rows = state
         .db
-        .run(move |conn| Ok(queries::meter_values_of(conn, id, page.0 + 1, page.1)?))
+        .run(move |conn| {
+            queries::find_session(conn, id)?
+                .filter(|s| operator || s.user_id == Some(user))
+                .ok_or_else(|| ApiError::not_found("session"))?;
+            Ok(queries::meter_values_of(
+                conn,
+                id,
+                page.limit + 1,
+                page.cursor,
+            )?)
+        })
         .await?;
-    let req = crate::http::pagination::PageRequest {
-        limit: page.0,
-        before: None,
-    };
-    let page = Page::from_rows(rows, req, |r| r.id);
+    let page = Page::from_rows(rows, page, |r| r.id);
     Ok(web::Json(Page {
         items: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor,

@@ -60,6 +60,11 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
+/// The client's address as text, for audit events.
+pub fn client_addr(req: &HttpRequest, trust_proxy: bool) -> Option<String> {
+    client_ip(req, trust_proxy).map(|ip| ip.to_string())
+}
+
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop behind a
 /// trusted proxy.
 pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> Option<IpAddr> {

@@ -14,24 +14,30 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-/// A validated page request: items with an id below `before` (newest first).
+/// A validated page request. `cursor` is the id the page continues from: items below it for
+/// newest-first lists, above it for oldest-first ones.
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
     pub limit: i64,
-    pub before: Option<i64>,
+    pub cursor: Option<i64>,
 }
 
 impl PageQuery {
-    /// Checks the limit and decodes the cursor.
+    /// Checks the limit (1–100, default 20) and decodes the cursor.
     pub fn validate(&self) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(20);
-        if !(1..=100).contains(&limit) {
+        self.validate_with(20, 100)
+    }
+
+    /// Checks the limit (1–`max`, default `default`) and decodes the cursor.
+    pub fn validate_with(&self, default: i64, max: i64) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(default);
+        if !(1..=max).contains(&limit) {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                "limit must be between 1 and 100",
+                format!("limit must be between 1 and {max}"),
             ));
         }
-        let before = match &self.cursor {
+        let cursor = match &self.cursor {
             None => None,
             Some(c) => Some(
                 c.parse::<i64>()
@@ -40,7 +46,7 @@ impl PageQuery {
                     .ok_or_else(|| ApiError::bad_request("invalid_cursor", "invalid cursor"))?,
             ),
         };
-        Ok(PageRequest { limit, before })
+        Ok(PageRequest { limit, cursor })
     }
 }
 

@@ -179,7 +179,7 @@ pub async fn list_locations(
     let views = state
         .db
         .run(move |conn| {
-            let rows = queries::list_locations(conn, page.limit + 1, page.before)?;
+            let rows = queries::list_locations(conn, page.limit + 1, page.cursor)?;
             load_views(conn, rows.into_iter().map(|l| (l, None)).collect(), now())
         })
         .await?;

@@ -23,7 +23,7 @@ use crate::audit::{self, NewEvent};
 use crate::charging::{self, queries as sessions, Authorization};
 use crate::http::auth::constant_time_eq;
 use crate::http::time::now;
-use crate::http::{client_ip, ApiError};
+use crate::http::{client_addr, ApiError};
 use crate::locations::queries as places;
 use frames::{CallError, ErrorCode, Frame};
 use registry::Link;
@@ -60,7 +60,7 @@ async fn refuse(
         None,
         "charger_connection_refused",
         audit::DENIED,
-        client_ip(req, state.config.trust_proxy).map(|i| i.to_string()),
+        client_addr(req, state.config.trust_proxy),
         now(),
     )
     .because(reason);
@@ -132,7 +132,7 @@ pub async fn connect(
     if let Some(old) = replaced {
         old.close().await;
     }
-    let client = client_ip(&req, state.config.trust_proxy).map(|i| i.to_string());
+    let client = client_addr(&req, state.config.trust_proxy);
     let id = cp.clone();
     state
         .db
@@ -180,7 +180,7 @@ async fn run(
                 }
             }
             Ok(actix_ws::AggregatedMessage::Ping(bytes)) => {
-                let mut session = link_session(&link);
+                let mut session = link.session();
                 if session.pong(&bytes).await.is_err() {
                     break;
                 }
@@ -188,7 +188,7 @@ async fn run(
             Ok(actix_ws::AggregatedMessage::Pong(_)) => {}
             Ok(actix_ws::AggregatedMessage::Close(reason)) => {
                 // Echo the charger's close code, then stop.
-                let _ = link_session(&link).close(reason).await;
+                let _ = link.session().close(reason).await;
                 break;
             }
             Err(e) => {
@@ -218,10 +218,6 @@ async fn run(
             .await;
     }
     link.close().await;
-}
-
-fn link_session(link: &Link) -> actix_ws::Session {
-    link.session()
 }
 
 /// Handles one text frame and returns the reply to send, if any.
