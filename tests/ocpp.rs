@@ -950,3 +950,48 @@ async fn a_pending_start_left_behind_by_a_restart_does_not_block_the_driver() {
         .body;
     assert_eq!(old_session["status"], "failed");
 }
+
+#[actix_rt::test]
+async fn meter_values_resent_after_a_lost_answer_are_stored_once() {
+    let app = spawn_app().await;
+    let site = app.site("CP-RESEND").await;
+    let (anna, _) = app.driver("anna@example.se").await;
+    card(&app, &anna, "CAFEF00D").await;
+    let mut c = app.charger(&site).await;
+    let tx = c.start(1, "CAFEF00D", 1_000, "2026-11-24T10:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    c.meter(1, Some(tx), "2026-11-24T10:10:00Z", "3000", "7000", "30")
+        .await;
+    assert_eq!(stored_values(&app, &anna, tx).await, 3);
+    // The charger never saw the answer and sends the same message again.
+    c.meter(1, Some(tx), "2026-11-24T10:10:00Z", "3000", "7000", "30")
+        .await;
+    assert_eq!(
+        stored_values(&app, &anna, tx).await,
+        3,
+        "the resend is not stored twice"
+    );
+    // Same time, other readings: that is data, kept as sent.
+    c.meter(1, Some(tx), "2026-11-24T10:10:00Z", "3000", "7100", "30")
+        .await;
+    assert_eq!(stored_values(&app, &anna, tx).await, 4);
+    c.meter(1, Some(tx), "2026-11-24T10:20:00Z", "5000", "7000", "35")
+        .await;
+    assert_eq!(stored_values(&app, &anna, tx).await, 7);
+    c.stop(tx, 5_500, "2026-11-24T10:30:00Z").await;
+    let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
+    assert_eq!(s["energy_wh"], 4_500);
+}
+
+async fn stored_values(app: &common::TestApp, token: &str, tx: i64) -> usize {
+    app.get(
+        &format!("/sessions/{tx}/meter-values?limit=100"),
+        Some(token),
+    )
+    .await
+    .body["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}

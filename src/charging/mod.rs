@@ -421,6 +421,26 @@ pub fn store_meter_values(
             ));
         }
     }
+    // A charger resends what it got no answer for (the central system may have stored it and
+    // crashed before answering): samples already stored for the session are not stored twice.
+    for s in &touched {
+        let mut at: Vec<NaiveDateTime> = rows
+            .iter()
+            .filter(|r| r.session_id == Some(*s))
+            .map(|r| r.sampled_at)
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        let stored = queries::stored_samples(conn, *s, &at)?;
+        if !stored.is_empty() {
+            rows.retain(|r| {
+                r.session_id != Some(*s)
+                    || !stored.iter().any(|(t, m, p, v)| {
+                        *t == r.sampled_at && *m == r.measurand && *p == r.phase && *v == r.value
+                    })
+            });
+        }
+    }
     // Integrity checks against what was stored before, then store everything as sent.
     for s in &touched {
         check_energy(

@@ -365,6 +365,24 @@ pub fn latest_value(
 }
 
 /// The energy register samples of a session in time order.
+/// The samples already stored for a session at the given times: (time, measurand, phase, value).
+pub fn stored_samples(
+    conn: &mut DbConn,
+    session_id: i64,
+    at: &[NaiveDateTime],
+) -> QueryResult<Vec<(NaiveDateTime, String, Option<String>, String)>> {
+    meter_values::table
+        .filter(meter_values::session_id.eq(session_id))
+        .filter(meter_values::sampled_at.eq_any(at))
+        .select((
+            meter_values::sampled_at,
+            meter_values::measurand,
+            meter_values::phase,
+            meter_values::value,
+        ))
+        .load(conn)
+}
+
 pub fn energy_samples(
     conn: &mut DbConn,
     session_id: i64,
