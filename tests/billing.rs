@@ -603,3 +603,41 @@ async fn concurrent_invoice_runs_number_without_gaps_or_duplicates() {
         .await;
     assert_eq!(all.body["items"].as_array().unwrap().len(), drivers);
 }
+
+#[actix_rt::test]
+async fn invoices_and_credit_notes_match_their_documented_schema() {
+    // Found by the API fuzzer: invoice lines carry `components` as an array of priced
+    // components, while the document promised an object.
+    let app = spawn_app().await;
+    let (site, _) = priced_site(&app, "CP-DOC").await;
+    let anna = driver_with_card(&app, "anna@example.se", "D0C0D0C0").await;
+    let mut c = app.charger(&site).await;
+    charge(&mut c, "D0C0D0C0", 12, 1000).await;
+    invoice_cli(&app, "2026-11");
+
+    let list = app.get("/invoices", Some(&anna)).await;
+    common::openapi::assert_conforms("GET", "/api/v1/invoices", 200, &list.body);
+    let id = list.body["items"][0]["id"].as_i64().unwrap();
+    let components = &list.body["items"][0]["lines"][0]["components"];
+    assert!(
+        components.as_array().is_some_and(|c| !c.is_empty()),
+        "{components}"
+    );
+    let one = app.get(&format!("/invoices/{id}"), Some(&anna)).await;
+    common::openapi::assert_conforms("GET", "/api/v1/invoices/{id}", 200, &one.body);
+    let all = app.get("/admin/invoices", Some(&site.operator)).await;
+    common::openapi::assert_conforms("GET", "/api/v1/admin/invoices", 200, &all.body);
+    let credit = app
+        .post(
+            &format!("/admin/invoices/{id}/credit-note"),
+            json!({"reason": "Fel pris"}),
+            Some(&site.operator),
+        )
+        .await;
+    common::openapi::assert_conforms(
+        "POST",
+        "/api/v1/admin/invoices/{id}/credit-note",
+        201,
+        &credit.body,
+    );
+}

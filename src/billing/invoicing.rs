@@ -644,8 +644,8 @@ pub struct LineView {
     pub vat_rate: String,
     /// Amount excluding VAT, minor units.
     pub excl_vat: i64,
-    /// The priced components of the session.
-    #[schema(value_type = Object)]
+    /// The priced components of the session, as stored when the line was issued (a JSON array).
+    #[schema(value_type = Vec<crate::billing::pricing::PriceLine>)]
     pub components: serde_json::Value,
 }
 

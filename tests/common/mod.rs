@@ -255,6 +255,7 @@ impl TestApp {
 }
 
 pub mod charger;
+pub mod openapi;
 
 /// A registered charge point: its id, key and location.
 pub struct Site {
