@@ -281,7 +281,7 @@ impl Simulation {
 
     /// Stops every session, waits (up to `limit`) until the chargers have delivered everything
     /// and disconnected, and reports.
-    pub async fn finish(mut self, limit: Duration) -> Report {
+    pub async fn finish(&mut self, limit: Duration) -> Report {
         self.control.send_modify(|c| c.finishing = true);
         let deadline = Instant::now() + limit;
         loop {
