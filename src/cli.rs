@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `openapi`, `create-operator`.
+//! The command line: `serve [--demo]` (default), `migrate`, `openapi`, `create-operator`, …
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -26,7 +26,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default): applies migrations, then listens on LADDKOLL_BIND.
-    Serve,
+    Serve {
+        /// Start with a populated demo network (seeded once into an empty database): locations
+        /// around Stockholm, tariffs, an operator and drivers with months of priced history,
+        /// invoices and recommendations. Prints the logins and writes a simulator fleet file.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         /// Revert every migration instead (empties the database).
@@ -70,8 +76,8 @@ pub enum Command {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     init_tracing();
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(),
+    let result = match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(demo),
         Command::Migrate { revert_all } => migrate(revert_all),
         Command::Openapi { out, check } => write_openapi(&out, check),
         Command::CreateOperator { email, name } => create_operator(&email, &name),
@@ -109,16 +115,29 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-fn serve() -> anyhow::Result<()> {
+fn serve(demo: bool) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let db = open_database(&config)?;
     let bind = config.bind;
     let backend = db.backend();
+    let demo_files = demo.then(|| crate::demo::DemoFiles::for_database(&config.database_url));
     let state = AppState::new(config, db);
     actix_web::rt::System::new().block_on(async move {
+        // Seed (or find) the demo before the server takes requests.
+        let demo = match demo_files {
+            Some(files) => Some(
+                crate::demo::ensure(state.clone(), &files)
+                    .await
+                    .context("preparing the demo")?,
+            ),
+            None => None,
+        };
         let server = actix_web::HttpServer::new(move || crate::build_app(state.clone()))
             .bind(bind)
             .with_context(|| format!("binding {bind} (LADDKOLL_BIND)"))?;
+        if let Some(demo) = demo {
+            println!("{}", demo.banner(bind));
+        }
         tracing::info!(%bind, ?backend, "laddkoll listening; API docs at http://{bind}/docs/");
         server.run().await.context("serving")
     })

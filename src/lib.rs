@@ -12,10 +12,12 @@ pub mod charging;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod health;
 pub mod http;
 pub mod locations;
 pub mod ocpp;
 pub mod recommend;
+pub mod simulate;
 
 pub use app::{build_app, openapi, AppState};
