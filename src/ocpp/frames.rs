@@ -167,20 +167,39 @@ pub fn error(id: Option<&str>, err: &CallError) -> String {
     .to_string()
 }
 
+/// What chrono says about a string that is not a date and time (`chrono::format::ParseError`):
+/// a timestamp of the right type with a wrong value.
+const CHRONO_PARSE_ERRORS: [&str; 7] = [
+    "out of range",
+    "no possible date and time matching input",
+    "input is not enough for unique date and time",
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "bad or unsupported format string",
+];
+
 /// Decodes a payload into an OCPP message type, mapping serde's complaints to the spec's codes.
 pub fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, CallError> {
-    serde_json::from_value(payload).map_err(|e| {
+    T::deserialize(&payload).map_err(|e| {
         let msg = e.to_string();
         let code = if msg.starts_with("missing field") {
             ErrorCode::OccurenceConstraintViolation
         } else if msg.starts_with("invalid type") {
             ErrorCode::TypeConstraintViolation
+        } else if msg.starts_with("invalid number") {
+            // serde_json with `arbitrary_precision` (rust_decimal turns it on) says only this
+            // for a number the field's integer type cannot hold. No field of a charger's
+            // message is fractional, so a fraction is a wrong type and a whole number is out
+            // of range.
+            if has_fraction(&payload) {
+                ErrorCode::TypeConstraintViolation
+            } else {
+                ErrorCode::PropertyConstraintViolation
+            }
         } else if msg.starts_with("unknown variant")
             || msg.starts_with("invalid value")
-            || msg.contains("input contains invalid characters")
-            || msg.contains("premature end of input")
-            || msg.contains("out of range")
-            || msg.contains("trailing input")
+            || CHRONO_PARSE_ERRORS.iter().any(|m| msg.contains(m))
         {
             ErrorCode::PropertyConstraintViolation
         } else {
@@ -188,6 +207,16 @@ pub fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, CallError> {
         };
         CallError::new(code, msg)
     })
+}
+
+/// Whether a number written with a fraction or an exponent occurs anywhere in `v`.
+fn has_fraction(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.to_string().contains(['.', 'e', 'E']),
+        Value::Array(items) => items.iter().any(has_fraction),
+        Value::Object(fields) => fields.values().any(has_fraction),
+        _ => false,
+    }
 }
 
 /// Decodes and checks the field constraints (string lengths) the message type declares.
@@ -266,6 +295,30 @@ mod tests {
             ),
             ErrorCode::PropertyConstraintViolation
         );
+        assert_eq!(
+            code(
+                json!({"connectorId": 1.5, "idTag": "A", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"})
+            ),
+            ErrorCode::TypeConstraintViolation
+        );
+        for out_of_range in [json!(-1), json!(1u64 << 32), json!(u64::MAX)] {
+            assert_eq!(
+                code(
+                    json!({"connectorId": out_of_range, "idTag": "A", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"})
+                ),
+                ErrorCode::PropertyConstraintViolation,
+                "{out_of_range}"
+            );
+        }
+        for impossible in ["2026-02-30T10:00:00Z", "2026-11-24T10:00:00"] {
+            assert_eq!(
+                code(
+                    json!({"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": impossible})
+                ),
+                ErrorCode::PropertyConstraintViolation,
+                "{impossible}"
+            );
+        }
         assert!(decode_valid::<StartTransactionRequest>(json!({"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"})).is_ok());
     }
 }

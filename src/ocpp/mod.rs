@@ -192,12 +192,23 @@ async fn run(
                 break;
             }
             Err(e) => {
-                // An oversized or broken frame: tell the charger, then drop the connection,
-                // because the stream cannot resynchronise after a protocol error.
+                // An oversized or broken frame: tell the charger, then close the connection,
+                // because the stream cannot resynchronise after a protocol error. The close
+                // code says which (RFC 6455 §7.4.1): 1009 for too big, 1002 otherwise.
                 tracing::warn!(charge_point = %cp, error = %e, "WebSocket protocol error");
                 let err =
                     CallError::new(ErrorCode::FormationViolation, format!("frame refused: {e}"));
                 link.send(frames::error(None, &err)).await;
+                let code = if is_oversized(&e) {
+                    actix_ws::CloseCode::Size
+                } else {
+                    actix_ws::CloseCode::Protocol
+                };
+                let reason = actix_ws::CloseReason {
+                    code,
+                    description: Some("frame refused".into()),
+                };
+                let _ = link.session().close(Some(reason)).await;
                 break;
             }
         }
@@ -218,6 +229,41 @@ async fn run(
             .await;
     }
     link.close().await;
+}
+
+/// Whether a WebSocket error is a frame (or a message of continuation frames) over the limit.
+fn is_oversized(e: &actix_ws::ProtocolError) -> bool {
+    match e {
+        actix_ws::ProtocolError::Overflow => true,
+        actix_ws::ProtocolError::Io(io) => io.to_string().contains("maximum continuation size"),
+        _ => false,
+    }
+}
+
+/// DataTransfer.req as OCPP 1.6 defines it: `vendorId` up to 255 characters, `messageId` up
+/// to 50, `data` text of any length (rust-ocpp's type caps `data` at 255 and leaves `vendorId`
+/// unchecked).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DataTransferRequest {
+    vendor_id: String,
+    message_id: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "decoded to check its type; no vendor extension reads it"
+    )]
+    data: Option<String>,
+}
+
+fn check_length(field: &str, value: &str, max: usize) -> Result<(), CallError> {
+    let n = value.chars().count();
+    if n == 0 || n > max {
+        return Err(CallError::new(
+            ErrorCode::PropertyConstraintViolation,
+            format!("{field} must be 1 to {max} characters, not {n}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Handles one text frame and returns the reply to send, if any.
@@ -466,21 +512,24 @@ pub async fn handle_call(
             })
         }
         "DataTransfer" => {
-            let req: msg::data_transfer::DataTransferRequest = frames::decode_valid(payload)?;
-            tracing::info!(charge_point = %cp, vendor = %req.vendor_string, message_id = ?req.message_id, "DataTransfer from charger (no vendor extensions supported)");
+            let req: DataTransferRequest = frames::decode(payload)?;
+            check_length("vendorId", &req.vendor_id, 255)?;
+            if let Some(id) = &req.message_id {
+                check_length("messageId", id, 50)?;
+            }
+            tracing::info!(charge_point = %cp, vendor = %req.vendor_id, message_id = ?req.message_id, "DataTransfer from charger (no vendor extensions supported)");
             Ok(serde_json::json!({"status": "UnknownVendorId"}))
         }
         "FirmwareStatusNotification" | "DiagnosticsStatusNotification" => {
-            let status = payload
-                .get("status")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    CallError::new(
-                        ErrorCode::OccurenceConstraintViolation,
-                        "missing field `status`",
-                    )
-                })?;
+            let status = if action.starts_with("Firmware") {
+                let req: msg::firmware_status_notification::FirmwareStatusNotificationRequest =
+                    frames::decode(payload)?;
+                enum_text(&req.status)
+            } else {
+                let req: msg::diagnostics_status_notification::DiagnosticsStatusNotificationRequest =
+                    frames::decode(payload)?;
+                enum_text(&req.status)
+            };
             let action = action.to_string();
             db(state, move |conn| {
                 let mut event = NewEvent::user(

@@ -110,6 +110,32 @@ impl Charger {
             .unwrap();
     }
 
+    /// The next text frame as JSON; None once the server closed the connection.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        self.read().await
+    }
+
+    /// Sends a binary frame (OCPP-J allows only text).
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.socket.send(Message::binary(bytes)).await.unwrap();
+    }
+
+    /// Waits for the server to close the connection; returns its close code (None when it
+    /// dropped the connection without a close frame). Panics on a text frame.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("the server closed within 10 s");
+            match msg {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(Message::Text(t))) => panic!("unexpected frame {t} instead of a close"),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// Reads frames until the answer to `id`, queueing server calls.
     pub async fn answer_to(&mut self, id: &str) -> Reply {
         loop {
