@@ -71,6 +71,8 @@ pub enum Command {
     Evaluate(crate::recommend::commands::EvaluateArgs),
     /// The nightly job: learn habits from history and write a new batch of recommendations.
     Recommend(crate::recommend::commands::RecommendArgs),
+    /// Drive a server with a fleet of simulated OCPP 1.6J chargers and report answer latency.
+    Simulate(Box<crate::simulate::SimulateArgs>),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -85,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ImportSessions(args) => crate::recommend::commands::import_sessions(&args),
         Command::Evaluate(args) => crate::recommend::commands::evaluate(&args),
         Command::Recommend(args) => crate::recommend::commands::recommend(&args),
+        Command::Simulate(args) => crate::simulate::command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,7 +59,12 @@ struct Handle {
 }
 
 impl Handle {
-    fn push(&self, action: &'static str, payload: Value, durable: bool) -> oneshot::Receiver<Answer> {
+    fn push(
+        &self,
+        action: &'static str,
+        payload: Value,
+        durable: bool,
+    ) -> oneshot::Receiver<Answer> {
         let (reply, rx) = oneshot::channel();
         let _ = self.tx.send(Call {
             action,
@@ -136,10 +141,14 @@ fn local_hour() -> f64 {
 /// Runs one charger until the simulation finishes and its queue is drained.
 pub async fn run(ctx: Arc<Ctx>, spec: FleetCharger, index: usize, delay: Duration) {
     sleep(delay).await;
-    let mut rng = StdRng::seed_from_u64(ctx.cfg.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        StdRng::seed_from_u64(ctx.cfg.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (tx, rx) = mpsc::unbounded_channel();
     let online = Arc::new(AtomicBool::new(false));
-    let handle = Handle { tx, online: online.clone() };
+    let handle = Handle {
+        tx,
+        online: online.clone(),
+    };
     let mut slots = Vec::new();
     let mut tasks = Vec::new();
     for connector in 1..=spec.connectors.max(1) {
@@ -270,7 +279,10 @@ impl Link {
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.spec.id, self.spec.key));
         let headers = req.headers_mut();
-        headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("ocpp1.6"));
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("ocpp1.6"),
+        );
         headers.insert(
             "Authorization",
             HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?,
@@ -375,7 +387,12 @@ impl Link {
                     self.ctx.stats.on_sent(call.action);
                     let phase = self.ctx.stats.phase();
                     let sent = Instant::now();
-                    inflight = Some(Inflight { id, call, sent, phase });
+                    inflight = Some(Inflight {
+                        id,
+                        call,
+                        sent,
+                        phase,
+                    });
                     if sock.send(Message::text(frame)).await.is_err() {
                         socket = None;
                         self.went_offline(inflight.take());
@@ -397,7 +414,8 @@ impl Link {
             };
             match event {
                 Event::Frame(Some(Ok(Message::Text(text)))) => {
-                    let reply = self.on_frame(text.as_str(), &mut inflight, &mut booted, &mut heartbeat);
+                    let reply =
+                        self.on_frame(text.as_str(), &mut inflight, &mut booted, &mut heartbeat);
                     if let Some(reply) = reply {
                         let sock = socket.as_mut().expect("connected");
                         if sock.send(Message::text(reply)).await.is_err() {
@@ -435,7 +453,8 @@ impl Link {
                 }
                 Event::Heartbeat => {
                     if inflight.is_none() && self.outbox.is_empty() && self.urgent.is_empty() {
-                        self.urgent.push_back(Link::internal("Heartbeat", json!({})));
+                        self.urgent
+                            .push_back(Link::internal("Heartbeat", json!({})));
                     }
                     next_heartbeat = Instant::now() + heartbeat;
                 }
@@ -565,7 +584,11 @@ impl Link {
         self.slots.get(usize::try_from(c).ok()?.checked_sub(1)?)
     }
 
-    fn on_server_call(&mut self, action: &str, payload: &Value) -> Result<Value, (&'static str, String)> {
+    fn on_server_call(
+        &mut self,
+        action: &str,
+        payload: &Value,
+    ) -> Result<Value, (&'static str, String)> {
         let accepted = json!({"status": "Accepted"});
         let rejected = json!({"status": "Rejected"});
         match action {
@@ -602,7 +625,10 @@ impl Link {
                 let call = match requested {
                     Some("Heartbeat") => Link::internal("Heartbeat", json!({})),
                     Some("StatusNotification") => {
-                        let c = payload.get("connectorId").and_then(Value::as_u64).unwrap_or(0);
+                        let c = payload
+                            .get("connectorId")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0);
                         let status = self.slot(payload).map_or("Available", |s| s.status());
                         self.status_call(c as u32, status)
                     }
@@ -615,7 +641,10 @@ impl Link {
                 self.urgent.push_back(call);
                 Ok(accepted)
             }
-            other => Err(("NotImplemented", format!("the simulator does not implement {other}"))),
+            other => Err((
+                "NotImplemented",
+                format!("the simulator does not implement {other}"),
+            )),
         }
     }
 }
@@ -684,7 +713,11 @@ async fn connector_loop(
             }
         };
         slot.set_status("Preparing");
-        handle.post("StatusNotification", status_payload(connector, "Preparing"), false);
+        handle.post(
+            "StatusNotification",
+            status_payload(connector, "Preparing"),
+            false,
+        );
         let meter_start = register_wh;
         let started = handle
             .call(
@@ -696,20 +729,27 @@ async fn connector_loop(
         let answer = match started {
             Ok(answer) => answer,
             Err(failure) => {
-            let why = match &failure {
-                Failure::Error(code) => code.as_str(),
-                Failure::Offline => "offline",
-                Failure::Timeout => "no answer",
-            };
-            tracing::debug!(charger = %spec.id, why, "StartTransaction failed");
-            ctx.stats.refused_starts.fetch_add(1, Relaxed);
-            slot.set_status("Available");
-            handle.post("StatusNotification", status_payload(connector, "Available"), false);
-            release();
-            continue;
+                let why = match &failure {
+                    Failure::Error(code) => code.as_str(),
+                    Failure::Offline => "offline",
+                    Failure::Timeout => "no answer",
+                };
+                tracing::debug!(charger = %spec.id, why, "StartTransaction failed");
+                ctx.stats.refused_starts.fetch_add(1, Relaxed);
+                slot.set_status("Available");
+                handle.post(
+                    "StatusNotification",
+                    status_payload(connector, "Available"),
+                    false,
+                );
+                release();
+                continue;
             }
         };
-        let tx = answer.get("transactionId").and_then(Value::as_i64).unwrap_or(-1);
+        let tx = answer
+            .get("transactionId")
+            .and_then(Value::as_i64)
+            .unwrap_or(-1);
         let accepted = answer["idTagInfo"]["status"].as_str() == Some("Accepted");
         ctx.stats.sessions_started.fetch_add(1, Relaxed);
         if by_app {
@@ -721,7 +761,11 @@ async fn connector_loop(
         let mut reason = "DeAuthorized";
         if accepted {
             slot.set_status("Charging");
-            handle.post("StatusNotification", status_payload(connector, "Charging"), false);
+            handle.post(
+                "StatusNotification",
+                status_payload(connector, "Charging"),
+                false,
+            );
             let length = exp_secs(&mut rng, ctx.cfg.session_secs).max(ctx.cfg.meter_interval);
             let ends = Instant::now() + length;
             let power = rated_w * rng.gen_range(0.5..1.0);
@@ -758,7 +802,11 @@ async fn connector_loop(
             };
         }
         slot.set_status("Finishing");
-        handle.post("StatusNotification", status_payload(connector, "Finishing"), false);
+        handle.post(
+            "StatusNotification",
+            status_payload(connector, "Finishing"),
+            false,
+        );
         let stopped = handle
             .call(
                 "StopTransaction",
@@ -771,7 +819,11 @@ async fn connector_loop(
         }
         slot.transaction.store(0, Relaxed);
         slot.set_status("Available");
-        handle.post("StatusNotification", status_payload(connector, "Available"), false);
+        handle.post(
+            "StatusNotification",
+            status_payload(connector, "Available"),
+            false,
+        );
         release();
     }
 }
@@ -806,13 +858,18 @@ async fn app_start(
     let mut token = d.token.lock().await;
     for attempt in 0..2 {
         if token.is_none() {
-            *token = super::provision::login(&ctx.http, &ctx.cfg.api, &d.account.email, &d.account.password)
-                .await
-                .map_err(|e| {
-                    ctx.stats.rest_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(driver = %d.account.email, error = %e, "driver login failed");
-                })
-                .ok();
+            *token = super::provision::login(
+                &ctx.http,
+                &ctx.cfg.api,
+                &d.account.email,
+                &d.account.password,
+            )
+            .await
+            .map_err(|e| {
+                ctx.stats.rest_errors.fetch_add(1, Relaxed);
+                tracing::warn!(driver = %d.account.email, error = %e, "driver login failed");
+            })
+            .ok();
         }
         let bearer = token.clone()?;
         let response = ctx

@@ -98,7 +98,11 @@ impl Drivers {
         let Some(list) = self.by_place.get(&place) else {
             return 0.25;
         };
-        let at = |h: f64| list.iter().map(|&i| self.all[i].desire(place, h)).sum::<f64>();
+        let at = |h: f64| {
+            list.iter()
+                .map(|&i| self.all[i].desire(place, h))
+                .sum::<f64>()
+        };
         let mean = (0..24).map(|h| at(f64::from(h) + 0.5)).sum::<f64>() / 24.0;
         if mean <= 0.0 {
             return 1.0;
@@ -110,10 +114,7 @@ impl Drivers {
     pub fn pick(&self, place: i64, hour: f64, rng: &mut StdRng) -> Option<usize> {
         let list = self.by_place.get(&place)?;
         for _ in 0..4 {
-            let total: f64 = list
-                .iter()
-                .map(|&i| self.all[i].desire(place, hour))
-                .sum();
+            let total: f64 = list.iter().map(|&i| self.all[i].desire(place, hour)).sum();
             let mut x = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
             let mut chosen = list[list.len() - 1];
             for &i in list {

@@ -34,7 +34,11 @@ use stats::{Phase, Report, Stats, StormReport};
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
     /// The laddkoll server to drive.
-    #[arg(long, env = "LADDKOLL_SIM_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "LADDKOLL_SIM_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
     /// Use the chargers and drivers of this fleet file (as written by --save-fleet or `serve --demo`).
     #[arg(long, conflicts_with = "operator_email")]
@@ -43,7 +47,12 @@ pub struct SimulateArgs {
     /// (password from LADDKOLL_SIM_OPERATOR_PASSWORD).
     #[arg(long, requires = "operator_password")]
     pub operator_email: Option<String>,
-    #[arg(long, env = "LADDKOLL_SIM_OPERATOR_PASSWORD", hide_env_values = true, hide = true)]
+    #[arg(
+        long,
+        env = "LADDKOLL_SIM_OPERATOR_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
     pub operator_password: Option<String>,
     /// Provisioning: how many chargers.
     #[arg(long, default_value_t = 10)]
@@ -359,7 +368,9 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut ticks = 0u64;
     let run_for = (args.duration > 0).then(|| Duration::from_secs(args.duration));
-    let ramp_limit = Duration::from_secs_f64(fleet.chargers.len() as f64 / args.connect_rate.max(0.001)) + Duration::from_secs(30);
+    let ramp_limit =
+        Duration::from_secs_f64(fleet.chargers.len() as f64 / args.connect_rate.max(0.001))
+            + Duration::from_secs(30);
     let mut storm_pending = args.storm_at.map(Duration::from_secs_f64);
     let mut storm_marks: Option<(Option<f64>, Option<f64>)> = None;
     let mut last_answered = 0;
@@ -376,7 +387,10 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         }
         if storm_pending.is_some_and(|at| elapsed >= at) {
             storm_pending = None;
-            eprintln!("storm: cutting every charger off for {} s", args.storm_offline);
+            eprintln!(
+                "storm: cutting every charger off for {} s",
+                args.storm_offline
+            );
             sim.outage(
                 Duration::from_secs_f64(args.storm_offline),
                 Duration::from_secs_f64(args.storm_window),
@@ -398,10 +412,10 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             }
         }
         ticks += 1;
-        if live && ticks % print_every == 0 {
+        if live && ticks.is_multiple_of(print_every) {
             let answered = stats.answered.load(Relaxed);
-            let rate =
-                (answered - last_answered) as f64 / (tick.period() * print_every as u32).as_secs_f64();
+            let rate = (answered - last_answered) as f64
+                / (tick.period() * print_every as u32).as_secs_f64();
             last_answered = answered;
             let l = stats.latency(stats.phase());
             let line = format!(
@@ -433,7 +447,9 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if live && tty {
         eprintln!();
     }
-    let storm = sim.storm.map(|(_, replayed_before)| (replayed_before, storm_marks));
+    let storm = sim
+        .storm
+        .map(|(_, replayed_before)| (replayed_before, storm_marks));
     let stats_replayed = sim.stats().replayed.load(Relaxed);
     eprintln!("stopping every session and draining queues …");
     let mut report = sim.finish(Duration::from_secs(120)).await;

@@ -115,7 +115,12 @@ pub async fn provision(
     let gate = Arc::new(Semaphore::new(PARALLEL));
     let mut jobs = JoinSet::new();
     for n in 0..plan.chargers {
-        let (http, api, token, gate) = (http.clone(), api.to_string(), operator_token.to_string(), gate.clone());
+        let (http, api, token, gate) = (
+            http.clone(),
+            api.to_string(),
+            operator_token.to_string(),
+            gate.clone(),
+        );
         let id = format!("{}-{:05}", plan.prefix, n + 1);
         let location_id = location_ids[n % location_ids.len()];
         let connector_count = plan.connectors;
@@ -152,7 +157,11 @@ pub async fn provision(
     let mut jobs = JoinSet::new();
     for n in 0..plan.drivers {
         let (http, api, gate) = (http.clone(), api.to_string(), gate.clone());
-        let email = format!("sim-{}-{run:08x}-{}@laddkoll.test", plan.prefix.to_lowercase(), n + 1);
+        let email = format!(
+            "sim-{}-{run:08x}-{}@laddkoll.test",
+            plan.prefix.to_lowercase(),
+            n + 1
+        );
         let password = format!("sim-{:032x}", rng.gen::<u128>());
         let id_tag = format!("{:014X}", rng.gen::<u64>() & 0x00FF_FFFF_FFFF_FFFF);
         jobs.spawn(async move {

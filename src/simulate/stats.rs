@@ -156,7 +156,7 @@ impl Stats {
         let phases = PHASES
             .iter()
             .enumerate()
-            .filter(|(i, _)| inner.latency[*i].len() > 0)
+            .filter(|(i, _)| !inner.latency[*i].is_empty())
             .map(|(i, name)| {
                 let secs = inner.phase_time[i].as_secs_f64();
                 let n = inner.latency[i].len();
@@ -320,7 +320,11 @@ mod tests {
         for ms in 1..=100 {
             stats.on_answer(Phase::Steady, Duration::from_millis(ms), None);
         }
-        stats.on_answer(Phase::Storm, Duration::from_millis(900), Some("InternalError"));
+        stats.on_answer(
+            Phase::Storm,
+            Duration::from_millis(900),
+            Some("InternalError"),
+        );
         let steady = stats.latency(Phase::Steady);
         assert!((steady.p50 - 50.0).abs() < 0.1, "{steady:?}");
         assert!((steady.p99 - 99.0).abs() < 0.1, "{steady:?}");
