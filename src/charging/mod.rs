@@ -460,14 +460,28 @@ fn check_energy<'a>(
     rows: impl Iterator<Item = &'a MeterValueRow>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let mut samples = queries::energy_samples(conn, session_id)?;
-    samples.extend(
-        rows.filter(|r| r.measurand == queries::ENERGY_REGISTER && r.phase.is_none())
-            .filter_map(|r| r.normalized.map(|n| (r.sampled_at, n))),
-    );
+    // Only the new samples and their neighbours need checking: earlier pairs were checked when
+    // they arrived (this keeps a MeterValues message O(batch), not O(session length)).
+    let new: Vec<(NaiveDateTime, i64)> = rows
+        .filter(|r| r.measurand == queries::ENERGY_REGISTER && r.phase.is_none())
+        .filter_map(|r| r.normalized.map(|n| (r.sampled_at, n)))
+        .collect();
+    let (Some(from), Some(to)) = (new.iter().map(|s| s.0).min(), new.iter().map(|s| s.0).max())
+    else {
+        return Ok(());
+    };
+    let mut samples: Vec<((NaiveDateTime, i64), bool)> =
+        queries::energy_samples_around(conn, session_id, from, to)?
+            .into_iter()
+            .map(|s| (s, false))
+            .collect();
+    samples.extend(new.into_iter().map(|s| (s, true)));
     samples.sort();
     for pair in samples.windows(2) {
-        let ((t0, e0), (t1, e1)) = (pair[0], pair[1]);
+        let (((t0, e0), new0), ((t1, e1), new1)) = (pair[0], pair[1]);
+        if !(new0 || new1) {
+            continue;
+        }
         if e1 < e0 {
             queries::flag(
                 conn,

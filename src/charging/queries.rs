@@ -365,12 +365,15 @@ pub fn latest_value(
 }
 
 /// The energy register samples of a session in time order.
-/// The samples already stored for a session at the given times: (time, measurand, phase, value).
+/// A stored sample's identity: (time, measurand, phase, value).
+pub type StoredSample = (NaiveDateTime, String, Option<String>, String);
+
+/// The samples already stored for a session at the given times.
 pub fn stored_samples(
     conn: &mut DbConn,
     session_id: i64,
     at: &[NaiveDateTime],
-) -> QueryResult<Vec<(NaiveDateTime, String, Option<String>, String)>> {
+) -> QueryResult<Vec<StoredSample>> {
     meter_values::table
         .filter(meter_values::session_id.eq(session_id))
         .filter(meter_values::sampled_at.eq_any(at))
@@ -381,6 +384,43 @@ pub fn stored_samples(
             meter_values::value,
         ))
         .load(conn)
+}
+
+/// The energy-register samples of a session within `[from, to]`, plus the last one before
+/// `from` and the first one after `to`: what a new batch must be checked against.
+pub fn energy_samples_around(
+    conn: &mut DbConn,
+    session_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(NaiveDateTime, i64)>> {
+    let base = || {
+        meter_values::table
+            .filter(meter_values::session_id.eq(session_id))
+            .filter(meter_values::measurand.eq(ENERGY_REGISTER))
+            .filter(meter_values::phase.is_null())
+            .filter(meter_values::normalized.is_not_null())
+            .select((
+                meter_values::sampled_at,
+                meter_values::normalized.assume_not_null(),
+            ))
+    };
+    let mut samples: Vec<(NaiveDateTime, i64)> = base()
+        .filter(meter_values::sampled_at.between(from, to))
+        .load(conn)?;
+    let before: Option<(NaiveDateTime, i64)> = base()
+        .filter(meter_values::sampled_at.lt(from))
+        .order((meter_values::sampled_at.desc(), meter_values::id.desc()))
+        .first(conn)
+        .optional()?;
+    let after: Option<(NaiveDateTime, i64)> = base()
+        .filter(meter_values::sampled_at.gt(to))
+        .order((meter_values::sampled_at, meter_values::id))
+        .first(conn)
+        .optional()?;
+    samples.extend(before);
+    samples.extend(after);
+    Ok(samples)
 }
 
 pub fn energy_samples(
