@@ -5,6 +5,7 @@ pub mod introspect;
 pub mod schema;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use actix_web::web;
 use diesel::connection::SimpleConnection;
@@ -79,6 +80,10 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
 pub struct Db {
     pool: Pool<ConnectionManager<DbConn>>,
     backend: Backend,
+    /// SQLite has one writer at a time; writers that wait for it in SQLite's busy handler sleep
+    /// in steps of up to 100 ms and overtake each other. Queueing them here (FIFO) first keeps
+    /// the wait as long as the writes ahead and no longer.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -104,7 +109,11 @@ impl Db {
             .max_size(pool_size.max(1))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConn>::new(diesel_url))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// The backend behind this pool.
@@ -137,6 +146,22 @@ impl Db {
             f(&mut conn)
         })
         .await?
+    }
+}
+
+impl Db {
+    /// Like [`Db::run`] for work that writes: on SQLite writers queue in arrival order before
+    /// they take the database's write lock. Used by the hot write paths (charger messages).
+    pub async fn write<F, T>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _turn = match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        };
+        self.run(f).await
     }
 }
 

@@ -68,7 +68,7 @@ async fn refuse(
     event.charge_point_id = Some(cp.chars().take(48).collect());
     state
         .db
-        .run(move |conn| Ok(audit::record(conn, &event)?))
+        .write(move |conn| Ok(audit::record(conn, &event)?))
         .await?;
     tracing::warn!(charge_point = %cp, reason, "charger connection refused");
     Ok(HttpResponse::Unauthorized()
@@ -136,7 +136,7 @@ pub async fn connect(
     let id = cp.clone();
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let t = now();
             places::set_online(conn, &id, true, t)?;
             let mut event = NewEvent::user(None, "charger_connected", audit::SUCCESS, client, t);
@@ -217,7 +217,7 @@ async fn run(
         let id = cp.clone();
         let _ = state
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let t = now();
                 places::set_online(conn, &id, false, t)?;
                 let mut event =
@@ -327,7 +327,7 @@ async fn db<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&mut crate::db::DbConn) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, CallError> {
-    state.db.run(f).await.map_err(|e| {
+    state.db.write(f).await.map_err(|e| {
         tracing::error!(error = %e, "storing a charger message failed");
         CallError::new(
             ErrorCode::InternalError,
