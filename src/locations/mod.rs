@@ -242,22 +242,32 @@ pub fn load_views(
     let cps = queries::charge_points_at(conn, &ids)?;
     let cp_ids: Vec<String> = cps.iter().map(|c| c.id.clone()).collect();
     let connectors = queries::connectors_of(conn, &cp_ids)?;
+    // One query for the charge points' tariffs, then each tariff read and summarised once.
+    let groups = crate::billing::records::charge_point_tariffs(conn, &cp_ids)?;
+    let mut briefs: std::collections::HashMap<i64, Option<TariffBrief>> =
+        std::collections::HashMap::new();
     let mut tariffs = std::collections::HashMap::new();
-    for cp in &cp_ids {
-        let Some(group) = crate::billing::records::charge_point_tariff(conn, cp)? else {
-            continue;
+    for (cp, group) in groups {
+        let brief = match briefs.entry(group) {
+            std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let brief = match crate::billing::records::current_tariff(conn, group)? {
+                    Some(row) => {
+                        let valid = row.valid()?;
+                        Some(TariffBrief {
+                            id: row.tariff_group,
+                            version: row.version,
+                            name: row.name,
+                            summary: crate::billing::summarize(&valid),
+                        })
+                    }
+                    None => None,
+                };
+                slot.insert(brief).clone()
+            }
         };
-        if let Some(row) = crate::billing::records::current_tariff(conn, group)? {
-            let valid = row.valid()?;
-            tariffs.insert(
-                cp.clone(),
-                TariffBrief {
-                    id: row.tariff_group,
-                    version: row.version,
-                    name: row.name,
-                    summary: crate::billing::summarize(&valid),
-                },
-            );
+        if let Some(brief) = brief {
+            tariffs.insert(cp, brief);
         }
     }
     Ok(assemble(locations, cps, connectors, tariffs, now))
