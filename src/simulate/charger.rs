@@ -530,9 +530,12 @@ impl Link {
                         .unwrap_or("GenericError")
                         .to_string()
                 });
-                self.ctx
-                    .stats
-                    .on_answer(f.phase, f.sent.elapsed(), error.as_deref());
+                self.ctx.stats.on_answer(
+                    f.call.action,
+                    f.phase,
+                    f.sent.elapsed(),
+                    error.as_deref(),
+                );
                 if f.call.backlog {
                     self.ctx.stats.queued.fetch_sub(1, Relaxed);
                 }

@@ -79,6 +79,10 @@ pub struct SimulateArgs {
     /// How long to run, in seconds, before stopping every session and reporting (0: until Ctrl-C).
     #[arg(long, default_value_t = 60)]
     pub duration: u64,
+    /// Seconds after the start (and at least until every charger is connected) that count as
+    /// ramp-up rather than steady state in the report.
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
     /// Chargers connecting per second at the start.
     #[arg(long, default_value_t = 200.0)]
     pub connect_rate: f64,
@@ -291,6 +295,7 @@ impl Simulation {
     /// Stops every session, waits (up to `limit`) until the chargers have delivered everything
     /// and disconnected, and reports.
     pub async fn finish(&mut self, limit: Duration) -> Report {
+        self.ctx.stats.set_phase(Phase::Finish);
         self.control.send_modify(|c| c.finishing = true);
         let deadline = Instant::now() + limit;
         loop {
@@ -382,7 +387,11 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             _ = &mut ctrl_c => { eprintln!("interrupted: stopping sessions"); break; }
         }
         let elapsed = started.elapsed();
-        if sim.stats().phase() == Phase::Ramp && (sim.all_connected() || elapsed > ramp_limit) {
+        let warm = elapsed.as_secs_f64() >= args.warmup;
+        if sim.stats().phase() == Phase::Ramp
+            && warm
+            && (sim.all_connected() || elapsed > ramp_limit)
+        {
             sim.stats().set_phase(Phase::Steady);
         }
         if storm_pending.is_some_and(|at| elapsed >= at) {

@@ -19,9 +19,11 @@ pub enum Phase {
     Steady = 1,
     /// From the moment every charger lost its connection until the queues are drained.
     Storm = 2,
+    /// Every session stopping at once at the end of a run.
+    Finish = 3,
 }
 
-const PHASES: [&str; 3] = ["ramp", "steady", "storm"];
+const PHASES: [&str; 4] = ["ramp", "steady", "storm", "finish"];
 
 /// Counters shared by every simulated charger.
 pub struct Stats {
@@ -49,10 +51,11 @@ pub struct Stats {
 }
 
 struct Inner {
-    latency: [Histogram<u64>; 3],
-    phase_time: [Duration; 3],
+    latency: [Histogram<u64>; 4],
+    phase_time: [Duration; 4],
     phase_since: Instant,
     actions: BTreeMap<&'static str, u64>,
+    by_action: BTreeMap<&'static str, Histogram<u64>>,
     errors: BTreeMap<String, u64>,
 }
 
@@ -92,10 +95,11 @@ impl Stats {
             rest_errors: AtomicU64::new(0),
             server_calls: AtomicU64::new(0),
             inner: Mutex::new(Inner {
-                latency: [histogram(), histogram(), histogram()],
-                phase_time: [Duration::ZERO; 3],
+                latency: [histogram(), histogram(), histogram(), histogram()],
+                phase_time: [Duration::ZERO; 4],
                 phase_since: now,
                 actions: BTreeMap::new(),
+                by_action: BTreeMap::new(),
                 errors: BTreeMap::new(),
             }),
         }
@@ -110,7 +114,8 @@ impl Stats {
         match self.phase.load(Relaxed) {
             0 => Phase::Ramp,
             1 => Phase::Steady,
-            _ => Phase::Storm,
+            2 => Phase::Storm,
+            _ => Phase::Finish,
         }
     }
 
@@ -131,13 +136,26 @@ impl Stats {
     }
 
     /// A call was answered (result or error) after `latency`, in the phase it was sent in.
-    pub fn on_answer(&self, phase: Phase, latency: Duration, error: Option<&str>) {
+    pub fn on_answer(
+        &self,
+        action: &'static str,
+        phase: Phase,
+        latency: Duration,
+        error: Option<&str>,
+    ) {
         self.answered.fetch_add(1, Relaxed);
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
             .clamp(1, 600_000_000);
         let mut inner = self.lock();
         let _ = inner.latency[phase as usize].record(micros);
+        if phase != Phase::Finish {
+            let _ = inner
+                .by_action
+                .entry(action)
+                .or_insert_with(histogram)
+                .record(micros);
+        }
         if let Some(code) = error {
             self.call_errors.fetch_add(1, Relaxed);
             *inner.errors.entry(code.to_string()).or_default() += 1;
@@ -196,6 +214,11 @@ impl Stats {
                     .map(|(k, v)| ((*k).to_string(), *v))
                     .collect(),
                 errors_by_code: inner.errors.clone(),
+                latency_ms_by_action: inner
+                    .by_action
+                    .iter()
+                    .map(|(k, h)| ((*k).to_string(), Latency::of(h)))
+                    .collect(),
             },
             sessions: Sessions {
                 started: g(&self.sessions_started),
@@ -279,6 +302,8 @@ pub struct Messages {
     pub server_calls: u64,
     pub by_action: BTreeMap<String, u64>,
     pub errors_by_code: BTreeMap<String, u64>,
+    /// Answer latency per action, outside the finish phase.
+    pub latency_ms_by_action: BTreeMap<String, Latency>,
 }
 
 #[derive(Debug, Serialize)]
@@ -318,9 +343,15 @@ mod tests {
     fn percentiles_come_from_the_phase_the_call_was_sent_in() {
         let stats = Stats::new();
         for ms in 1..=100 {
-            stats.on_answer(Phase::Steady, Duration::from_millis(ms), None);
+            stats.on_answer(
+                "MeterValues",
+                Phase::Steady,
+                Duration::from_millis(ms),
+                None,
+            );
         }
         stats.on_answer(
+            "StopTransaction",
             Phase::Storm,
             Duration::from_millis(900),
             Some("InternalError"),
@@ -335,5 +366,8 @@ mod tests {
         assert_eq!(report.messages.errors_by_code["InternalError"], 1);
         assert_eq!(report.phases["steady"].answered, 100);
         assert!(!report.phases.contains_key("ramp"));
+        let by_action = &report.messages.latency_ms_by_action;
+        assert!((by_action["MeterValues"].max - 100.0).abs() < 0.1);
+        assert!((by_action["StopTransaction"].p50 - 900.0).abs() < 1.0);
     }
 }
