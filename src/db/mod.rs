@@ -80,10 +80,12 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
 pub struct Db {
     pool: Pool<ConnectionManager<DbConn>>,
     backend: Backend,
-    /// SQLite has one writer at a time; writers that wait for it in SQLite's busy handler sleep
-    /// in steps of up to 100 ms and overtake each other. Queueing them here (FIFO) first keeps
-    /// the wait as long as the writes ahead and no longer.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// Turns for [`Db::write`]. SQLite has one writer at a time; writers that wait for it in
+    /// SQLite's busy handler sleep in steps of up to 100 ms and overtake each other, so they
+    /// queue here (FIFO, one at a time) instead. On PostgreSQL a flood of charger messages
+    /// must not hold every pooled connection: writes get all but a quarter of the pool, so
+    /// API requests always find a connection.
+    writer: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -112,7 +114,10 @@ impl Db {
         Ok(Db {
             pool,
             backend,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer: Arc::new(tokio::sync::Semaphore::new(match backend {
+                Backend::Sqlite => 1,
+                Backend::Postgres => (pool_size.max(1) as usize * 3 / 4).max(1),
+            })),
         })
     }
 
@@ -150,17 +155,19 @@ impl Db {
 }
 
 impl Db {
-    /// Like [`Db::run`] for work that writes: on SQLite writers queue in arrival order before
-    /// they take the database's write lock. Used by the hot write paths (charger messages).
+    /// Like [`Db::run`] for the hot write path (charger messages): writers queue in arrival
+    /// order for a turn (one at a time on SQLite, at most three quarters of the pool on
+    /// PostgreSQL) before they take a connection.
     pub async fn write<F, T>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let _turn = match self.backend {
-            Backend::Sqlite => Some(self.writer.lock().await),
-            Backend::Postgres => None,
-        };
+        let _turn = self
+            .writer
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable("the database is closing".into()))?;
         self.run(f).await
     }
 }

@@ -138,11 +138,14 @@ pub async fn connect(
         .db
         .write(move |conn| {
             let t = now();
-            places::set_online(conn, &id, true, t)?;
             let mut event = NewEvent::user(None, "charger_connected", audit::SUCCESS, client, t);
             event.actor = format!("charger:{id}");
-            event.charge_point_id = Some(id);
-            Ok(audit::record(conn, &event)?)
+            event.charge_point_id = Some(id.clone());
+            crate::db::write_tx(conn, |conn| {
+                places::set_online(conn, &id, true, t)?;
+                audit::record(conn, &event)
+            })?;
+            Ok(())
         })
         .await?;
     let max = state.config.ocpp_max_frame_bytes;
@@ -388,9 +391,13 @@ pub async fn handle_call(
             let connector = i64::from(req.connector_id);
             db(state, move |conn| {
                 let error = (error != "NoError").then_some(error.as_str());
-                sessions::insert_status_event(conn, &cp, connector, &status, error, at, t)?;
-                places::set_connector_status(conn, &cp, connector, &status, error, at)?;
-                Ok(places::touch(conn, &cp, t)?)
+                // One transaction: one commit instead of three.
+                crate::db::write_tx(conn, |conn| {
+                    sessions::insert_status_event(conn, &cp, connector, &status, error, at, t)?;
+                    places::set_connector_status(conn, &cp, connector, &status, error, at)?;
+                    places::touch(conn, &cp, t)
+                })?;
+                Ok(())
             })
             .await?;
             to_value(msg::status_notification::StatusNotificationResponse {})
