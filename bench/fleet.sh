@@ -104,7 +104,7 @@ if want rest && command -v wrk >/dev/null; then
         python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["id"] if i else "")')
     wrk -t2 -c32 -d20s --latency -H "authorization: Bearer $token" "$URL/api/v1/sessions/$session" | tee "$OUT/rest-session.txt"
     wrk -t2 -c32 -d20s --latency -H "authorization: Bearer $token" \
-        "$URL/api/v1/locations?lat=59.33&lon=18.07&radius_km=2" | tee "$OUT/rest-locations.txt"
+        "$URL/api/v1/locations?lat=59.33&lon=18.07&radius_km=${RADIUS:-2}" | tee "$OUT/rest-locations.txt"
     wait $SIM
 elif want rest; then
     echo "wrk not installed: skipping the REST benchmark (apt-get install wrk)"
