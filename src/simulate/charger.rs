@@ -667,6 +667,15 @@ async fn connector_loop(
     let mut control = ctx.control.clone();
     let mut register_wh: i64 = rng.gen_range(100_000..5_000_000);
     let rated_w = if connector == 1 { 11_000.0 } else { 50_000.0 };
+    // A status change: kept for the link (it resends it after a reconnect) and reported.
+    let announce = |status: &'static str| {
+        slot.set_status(status);
+        handle.post(
+            "StatusNotification",
+            status_payload(connector, status),
+            false,
+        );
+    };
     loop {
         if control.borrow().finishing {
             break;
@@ -715,12 +724,7 @@ async fn connector_loop(
                 ctx.drivers.all[d].release();
             }
         };
-        slot.set_status("Preparing");
-        handle.post(
-            "StatusNotification",
-            status_payload(connector, "Preparing"),
-            false,
-        );
+        announce("Preparing");
         let meter_start = register_wh;
         let started = handle
             .call(
@@ -739,12 +743,7 @@ async fn connector_loop(
                 };
                 tracing::debug!(charger = %spec.id, why, "StartTransaction failed");
                 ctx.stats.refused_starts.fetch_add(1, Relaxed);
-                slot.set_status("Available");
-                handle.post(
-                    "StatusNotification",
-                    status_payload(connector, "Available"),
-                    false,
-                );
+                announce("Available");
                 release();
                 continue;
             }
@@ -763,12 +762,7 @@ async fn connector_loop(
         slot.transaction.store(tx, Relaxed);
         let mut reason = "DeAuthorized";
         if accepted {
-            slot.set_status("Charging");
-            handle.post(
-                "StatusNotification",
-                status_payload(connector, "Charging"),
-                false,
-            );
+            announce("Charging");
             let length = exp_secs(&mut rng, ctx.cfg.session_secs).max(ctx.cfg.meter_interval);
             let ends = Instant::now() + length;
             let power = rated_w * rng.gen_range(0.5..1.0);
@@ -804,12 +798,7 @@ async fn connector_loop(
                 }
             };
         }
-        slot.set_status("Finishing");
-        handle.post(
-            "StatusNotification",
-            status_payload(connector, "Finishing"),
-            false,
-        );
+        announce("Finishing");
         let stopped = handle
             .call(
                 "StopTransaction",
@@ -821,12 +810,7 @@ async fn connector_loop(
             ctx.stats.sessions_stopped.fetch_add(1, Relaxed);
         }
         slot.transaction.store(0, Relaxed);
-        slot.set_status("Available");
-        handle.post(
-            "StatusNotification",
-            status_payload(connector, "Available"),
-            false,
-        );
+        announce("Available");
         release();
     }
 }
