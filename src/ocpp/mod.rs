@@ -194,6 +194,11 @@ async fn run(
                 let _ = link.session().close(reason).await;
                 break;
             }
+            Err(e) if matches!(e, actix_ws::ProtocolError::Io(_)) && !is_oversized(&e) => {
+                // The charger's connection went away (power cut, network): nothing to answer.
+                tracing::info!(charge_point = %cp, error = %e, "charger connection lost");
+                break;
+            }
             Err(e) => {
                 // An oversized or broken frame: tell the charger, then close the connection,
                 // because the stream cannot resynchronise after a protocol error. The close
