@@ -169,18 +169,6 @@ pub fn charge_point_tariff(conn: &mut DbConn, cp: &str) -> QueryResult<Option<i6
         .map(Option::flatten)
 }
 
-/// The tariff groups of some charge points (those without a tariff are left out).
-pub fn charge_point_tariffs(conn: &mut DbConn, cps: &[String]) -> QueryResult<Vec<(String, i64)>> {
-    charge_points::table
-        .filter(charge_points::id.eq_any(cps))
-        .filter(charge_points::tariff_id.is_not_null())
-        .select((
-            charge_points::id,
-            charge_points::tariff_id.assume_not_null(),
-        ))
-        .load(conn)
-}
-
 /// The time zone of a charge point's location.
 pub fn charge_point_timezone(conn: &mut DbConn, cp: &str) -> QueryResult<chrono_tz::Tz> {
     let tz: String = charge_points::table

@@ -242,12 +242,14 @@ pub fn load_views(
     let cps = queries::charge_points_at(conn, &ids)?;
     let cp_ids: Vec<String> = cps.iter().map(|c| c.id.clone()).collect();
     let connectors = queries::connectors_of(conn, &cp_ids)?;
-    // One query for the charge points' tariffs, then each tariff read and summarised once.
-    let groups = crate::billing::records::charge_point_tariffs(conn, &cp_ids)?;
+    // The charge points carry their tariff group: each tariff is read and summarised once.
     let mut briefs: std::collections::HashMap<i64, Option<TariffBrief>> =
         std::collections::HashMap::new();
     let mut tariffs = std::collections::HashMap::new();
-    for (cp, group) in groups {
+    for (cp, group) in cps
+        .iter()
+        .filter_map(|c| Some((c.id.clone(), c.tariff_id?)))
+    {
         let brief = match briefs.entry(group) {
             std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
             std::collections::hash_map::Entry::Vacant(slot) => {

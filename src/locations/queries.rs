@@ -52,6 +52,8 @@ pub struct ChargePoint {
     pub last_seen_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub key_rotated_at: NaiveDateTime,
+    /// The tariff group that applies here, if any.
+    pub tariff_id: Option<i64>,
 }
 
 /// A new charge point.
