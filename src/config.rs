@@ -51,6 +51,9 @@ pub struct Config {
     pub ocpp_call_timeout: Duration,
     /// How long an app-started session waits for the charger's StartTransaction.
     pub app_start_timeout: Duration,
+    /// An active session is stale when its charger is offline and has sent nothing for this
+    /// long: it is listed for operators and no longer counts as the driver's running session.
+    pub stale_session_after: Duration,
     /// Largest accepted OCPP frame in bytes.
     pub ocpp_max_frame_bytes: usize,
     /// Invoice number series (one unbroken sequence per series).
@@ -170,6 +173,7 @@ impl Config {
             ocpp_heartbeat_secs: parse("LADDKOLL_OCPP_HEARTBEAT_SECS", 300)?,
             ocpp_call_timeout: seconds("LADDKOLL_OCPP_CALL_TIMEOUT_SECS", 30)?,
             app_start_timeout: seconds("LADDKOLL_APP_START_TIMEOUT_SECS", 90)?,
+            stale_session_after: seconds("LADDKOLL_STALE_SESSION_AFTER_SECS", 6 * 3600)?,
             ocpp_max_frame_bytes: parse("LADDKOLL_OCPP_MAX_FRAME_BYTES", 256 * 1024)?,
             invoice_series: var("LADDKOLL_INVOICE_SERIES").unwrap_or_else(|| "LK".into()),
             billing_timezone: parse("LADDKOLL_BILLING_TIMEZONE", chrono_tz::Europe::Stockholm)?,
@@ -209,6 +213,7 @@ impl Config {
             ocpp_heartbeat_secs: 300,
             ocpp_call_timeout: Duration::from_secs(30),
             app_start_timeout: Duration::from_secs(90),
+            stale_session_after: Duration::from_secs(6 * 3600),
             ocpp_max_frame_bytes: 256 * 1024,
             invoice_series: "LK".into(),
             billing_timezone: chrono_tz::Europe::Stockholm,

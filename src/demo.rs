@@ -1242,6 +1242,7 @@ fn record_session(
         i32::try_from(meter_start).unwrap_or(i32::MAX),
         utc(p.start),
         p.start,
+        p.start - Duration::hours(6),
     )?;
     crate::charging::audit_decision(
         conn,

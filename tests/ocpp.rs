@@ -83,7 +83,7 @@ async fn a_charger_with_a_wrong_key_or_unknown_id_is_refused_before_the_upgrade(
     // A rotated key locks the old one out.
     let rotated = app
         .post(
-            "/admin/charge-points/CP-AUTH/rotate-key",
+            "/admin/charge-points/CP-AUTH/rotate-key?manual=true",
             json!({}),
             Some(&site.operator),
         )

@@ -117,7 +117,18 @@ pub enum PricingError {
     /// An amount does not fit the integer minor units.
     #[error("amount out of range")]
     OutOfRange,
+    /// The usage is outside what any charger can measure (a register beyond
+    /// [`MAX_REGISTER_WH`] or a session longer than [`MAX_SESSION_DAYS`] days).
+    #[error("implausible usage: {0}")]
+    Implausible(String),
 }
+
+/// The largest energy register priced, in Wh (1 TWh): larger values are corrupt readings, and
+/// the bound keeps every intermediate product far inside `i64` and `Decimal`.
+pub const MAX_REGISTER_WH: i64 = 1_000_000_000_000_000 / 1000;
+
+/// The longest session priced, in days; longer ones are held for review.
+pub const MAX_SESSION_DAYS: i64 = 400;
 
 impl From<AmountOutOfRange> for PricingError {
     fn from(_: AmountOutOfRange) -> Self {
@@ -242,18 +253,59 @@ pub fn price(
     tz: Tz,
     usage: &SessionUsage,
 ) -> Result<PricedSession, PricingError> {
-    if usage.stop < usage.start {
-        return Err(PricingError::StopBeforeStart);
-    }
-    if usage.meter_stop_wh < usage.meter_start_wh {
-        return Err(PricingError::MeterWentBackwards {
-            start_wh: usage.meter_start_wh,
-            stop_wh: usage.meter_stop_wh,
-        });
-    }
-    let periods = build_periods(tariff, tz, usage);
+    let usage = &checked_usage(usage)?;
+    let periods = build_periods(tariff, tz, usage)?;
     let engine = run_engine(tariff, tz, usage, &periods)?;
     assemble(tariff, usage, periods, &engine)
+}
+
+/// The usage as pricing reads it: every instant truncated to the millisecond (the unit of
+/// OCPI periods and of every duration below, so two changes less than 1 ms apart become one
+/// instant instead of a zero-length period), and refused when it cannot be a real session.
+fn checked_usage(usage: &SessionUsage) -> Result<SessionUsage, PricingError> {
+    use chrono::SubsecRound;
+    let ms = |t: DateTime<Utc>| t.trunc_subsecs(3);
+    let u = SessionUsage {
+        start: ms(usage.start),
+        stop: ms(usage.stop),
+        meter_start_wh: usage.meter_start_wh,
+        meter_stop_wh: usage.meter_stop_wh,
+        samples: usage
+            .samples
+            .iter()
+            .map(|s| MeterSample {
+                at: ms(s.at),
+                ..s.clone()
+            })
+            .collect(),
+        state_changes: usage
+            .state_changes
+            .iter()
+            .map(|(at, st)| (ms(*at), *st))
+            .collect(),
+    };
+    if u.stop < u.start {
+        return Err(PricingError::StopBeforeStart);
+    }
+    if u.meter_stop_wh < u.meter_start_wh {
+        return Err(PricingError::MeterWentBackwards {
+            start_wh: u.meter_start_wh,
+            stop_wh: u.meter_stop_wh,
+        });
+    }
+    for wh in [u.meter_start_wh, u.meter_stop_wh] {
+        if !(-MAX_REGISTER_WH..=MAX_REGISTER_WH).contains(&wh) {
+            return Err(PricingError::Implausible(format!(
+                "energy register {wh} Wh is beyond {MAX_REGISTER_WH} Wh"
+            )));
+        }
+    }
+    if u.stop - u.start > Duration::days(MAX_SESSION_DAYS) {
+        return Err(PricingError::Implausible(format!(
+            "the session lasts more than {MAX_SESSION_DAYS} days"
+        )));
+    }
+    Ok(u)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,9 +411,15 @@ impl<'a> EnergyCurve<'a> {
             0 => ((t - t0).num_milliseconds(), (t1 - t0).num_milliseconds()),
             span => (self.states.charging_ms(t0, t), span),
         };
-        let delta = Decimal::from(e1 - e0) * Decimal::from(done) / Decimal::from(span);
-        e0 + i64::try_from(delta.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
-            .unwrap_or(0)
+        if span <= 0 {
+            return e0;
+        }
+        // Registers are bounded by MAX_REGISTER_WH and durations by MAX_SESSION_DAYS, so the
+        // product fits i128 with room to spare; round half away from zero.
+        let num = i128::from(e1 - e0) * i128::from(done.clamp(0, span));
+        let den = i128::from(span);
+        let delta = (2 * num + den) / (2 * den);
+        e0 + i64::try_from(delta).unwrap_or(0)
     }
 
     /// First millisecond at which the register reaches `wh`, if it does within the session.
@@ -384,7 +442,11 @@ impl<'a> EnergyCurve<'a> {
     }
 }
 
-fn build_periods(tariff: &ValidTariff, tz: Tz, usage: &SessionUsage) -> Vec<Period> {
+fn build_periods(
+    tariff: &ValidTariff,
+    tz: Tz,
+    usage: &SessionUsage,
+) -> Result<Vec<Period>, PricingError> {
     let states = StateTimeline::new(usage);
     let energy = EnergyCurve::new(usage, &states);
     let (start, stop) = (usage.start, usage.stop);
@@ -401,8 +463,12 @@ fn build_periods(tariff: &ValidTariff, tz: Tz, usage: &SessionUsage) -> Vec<Peri
         needs_midnight |=
             !r.day_of_week.is_empty() || r.start_date.is_some() || r.end_date.is_some();
         for secs in r.min_duration.iter().chain(r.max_duration.iter()) {
-            if let Ok(secs) = i64::try_from(*secs) {
-                cuts.push(start + Duration::seconds(secs));
+            if let Some(at) = i64::try_from(*secs)
+                .ok()
+                .and_then(Duration::try_seconds)
+                .and_then(|d| start.checked_add_signed(d))
+            {
+                cuts.push(at);
             }
         }
         for kwh in r.min_kwh.iter().chain(r.max_kwh.iter()) {
@@ -443,16 +509,17 @@ fn build_periods(tariff: &ValidTariff, tz: Tz, usage: &SessionUsage) -> Vec<Peri
 
     if cuts.len() == 1 {
         // A zero-length session (live cost at the very start): one empty period.
-        return vec![Period {
+        return Ok(vec![Period {
             start,
             end: stop,
             state: states.state_at(start),
             energy_wh: 0,
             min_power_w: None,
             max_power_w: None,
-        }];
+        }]);
     }
-    cuts.windows(2)
+    Ok(cuts
+        .windows(2)
         .map(|w| {
             let (a, b) = (w[0], w[1]);
             let energy_wh = energy.at(b) - energy.at(a);
@@ -470,9 +537,12 @@ fn build_periods(tariff: &ValidTariff, tz: Tz, usage: &SessionUsage) -> Vec<Peri
                         .map(|(_, p)| *p),
                 );
             }
-            if powers.is_empty() && b > a {
-                let ms = (b - a).num_milliseconds();
-                powers.push(energy_wh * MS_PER_HOUR / ms);
+            // Instants are whole milliseconds (see `checked_usage`), so a period with b > a
+            // lasts at least 1 ms; the guard keeps the division total all the same.
+            let ms = (b - a).num_milliseconds();
+            if powers.is_empty() && ms > 0 {
+                let w = i128::from(energy_wh) * i128::from(MS_PER_HOUR) / i128::from(ms);
+                powers.push(i64::try_from(w).unwrap_or(i64::MAX));
             }
             Period {
                 start: a,
@@ -483,7 +553,7 @@ fn build_periods(tariff: &ValidTariff, tz: Tz, usage: &SessionUsage) -> Vec<Peri
                 max_power_w: powers.iter().copied().max(),
             }
         })
-        .collect()
+        .collect())
 }
 
 /// The instants at which local time `t` occurs on `day` in `tz`: one normally, two in an
@@ -731,15 +801,19 @@ fn assemble(
     let mut out = Vec::with_capacity(lines.len());
     let mut exact = Vec::with_capacity(lines.len());
     for ((kind, element), acc) in lines {
+        // Checked: a huge price times a long session must be an error, not a panic.
         let (quantity, unit, amount) = match kind {
-            ComponentKind::Energy => (acc.kwh, Unit::Kwh, acc.kwh * acc.price),
-            ComponentKind::Flat => (Decimal::ONE, Unit::Session, acc.price),
+            ComponentKind::Energy => (acc.kwh, Unit::Kwh, acc.kwh.checked_mul(acc.price)),
+            ComponentKind::Flat => (Decimal::ONE, Unit::Session, Some(acc.price)),
             ComponentKind::Time | ComponentKind::ParkingTime => {
                 let hours = Decimal::from(acc.ms) / Decimal::from(MS_PER_HOUR);
-                let amount = Decimal::from(acc.ms) * acc.price / Decimal::from(MS_PER_HOUR);
+                let amount = Decimal::from(acc.ms)
+                    .checked_mul(acc.price)
+                    .map(|x| x / Decimal::from(MS_PER_HOUR));
                 (hours.round_dp(6), Unit::Hour, amount)
             }
         };
+        let amount = amount.ok_or(PricingError::OutOfRange)?;
         if quantity.is_zero() && amount.is_zero() {
             continue;
         }
@@ -795,6 +869,7 @@ pub fn engine_total_excl_vat(
     tz: Tz,
     usage: &SessionUsage,
 ) -> Result<Option<Decimal>, PricingError> {
-    let periods = build_periods(tariff, tz, usage);
+    let usage = &checked_usage(usage)?;
+    let periods = build_periods(tariff, tz, usage)?;
     Ok(run_engine(tariff, tz, usage, &periods)?.total_excl_vat)
 }

@@ -8,7 +8,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{price, ConnectorState, MeterSample, Money, PricedSession, SessionUsage, ValidTariff};
+use super::{
+    price, ConnectorState, MeterSample, Money, PricedSession, PricingError, SessionUsage,
+    ValidTariff,
+};
 use crate::charging::queries::{self as sessions, Session};
 use crate::db::schema::{charge_points, locations, meter_values, session_billing, tariffs};
 use crate::db::DbConn;
@@ -301,13 +304,15 @@ pub fn usage_of(
 }
 
 /// Prices a session with its snapshotted tariff up to `stop` (the live cost when `stop` is now).
+/// The outer error is the database's; the inner one says why the session cannot be priced
+/// (a stored tariff that no longer validates, implausible usage, an amount out of range).
 pub fn price_session(
     conn: &mut DbConn,
     s: &Session,
     tariff_id: i64,
     stop: NaiveDateTime,
     meter_stop: Option<i64>,
-) -> Result<Option<PricedSession>, ApiError> {
+) -> Result<Option<Result<PricedSession, String>>, ApiError> {
     let Some(row) = tariff(conn, tariff_id)? else {
         return Ok(None);
     };
@@ -315,10 +320,34 @@ pub fn price_session(
         return Ok(None);
     };
     let tz = charge_point_timezone(conn, &s.charge_point_id)?;
-    let valid = row.valid()?;
-    price(&valid, tz, &usage)
-        .map(Some)
-        .map_err(|e| ApiError::Internal(format!("pricing session {}: {e}", s.id)))
+    let valid = match row.valid() {
+        Ok(valid) => valid,
+        Err(e) => return Ok(Some(Err(e.to_string()))),
+    };
+    // Pricing is total (property-tested), and the tariff engine is a dependency: should it ever
+    // panic, the session is held with the reason instead of losing the transaction around it.
+    let priced =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| price(&valid, tz, &usage)))
+            .unwrap_or_else(|_| Err(PricingError::Engine("the pricing engine panicked".into())));
+    Ok(Some(priced.map_err(|e| e.to_string())))
+}
+
+/// Finished sessions stopped in `[from, to)` whose price record is still open (their pricing
+/// did not complete when the stop was stored).
+pub fn finished_unpriced(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    use crate::db::schema::charging_sessions;
+    session_billing::table
+        .inner_join(charging_sessions::table)
+        .filter(session_billing::status.eq(OPEN))
+        .filter(charging_sessions::status.eq(sessions::FINISHED))
+        .filter(charging_sessions::stopped_at.ge(from))
+        .filter(charging_sessions::stopped_at.lt(to))
+        .select(session_billing::session_id)
+        .load(conn)
 }
 
 /// Prices a finished session and stores its immutable price record; a session with integrity
@@ -339,13 +368,14 @@ pub fn price_finished(
     let (Some(stop), Some(meter_stop)) = (s.stopped_at, s.meter_stop_wh) else {
         return Ok(());
     };
-    let flags = sessions::flags_of(conn, &[session_id])?;
+    let mut flags = sessions::flags_of(conn, &[session_id])?;
+    flags.retain(|(_, f, _)| crate::charging::flag_holds(f));
     // A meter that went backwards cannot be priced as sent; hold it with the reason.
     let priced = match s.meter_start_wh {
         Some(start) if meter_stop < start => Err(format!(
             "meterStop {meter_stop} Wh is below meterStart {start} Wh"
         )),
-        _ => price_session(conn, &s, tariff_id, stop, Some(meter_stop)).map_err(|e| e.to_string()),
+        _ => price_session(conn, &s, tariff_id, stop, Some(meter_stop))?.transpose(),
     };
     let hold = match (&priced, flags.is_empty()) {
         (Err(e), _) => Some(format!("cannot be priced: {e}")),
@@ -359,6 +389,19 @@ pub fn price_finished(
         )),
         (Ok(_), true) => None,
     };
+    if let Err(e) = &priced {
+        let mut event = crate::audit::NewEvent::user(
+            s.user_id,
+            "session_held",
+            crate::audit::FAILURE,
+            None,
+            now,
+        )
+        .because(format!("session {session_id} cannot be priced: {e}"));
+        event.actor = "system:pricing".into();
+        event.charge_point_id = Some(s.charge_point_id.clone());
+        crate::audit::record(conn, &event)?;
+    }
     let priced = priced.ok().flatten();
     diesel::update(session_billing::table.find(session_id))
         .set((
@@ -414,7 +457,8 @@ pub struct SessionCost {
     /// `{currency, excl_vat, vat, total}` in minor units (öre).
     #[serde(flatten)]
     pub money: Money,
-    /// live, priced, held or billed.
+    /// live, priced, held, billed, or unpriced (a running session whose cost cannot be
+    /// computed; `hold_reason` says why).
     pub state: String,
     /// Why the session is held for review.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -442,13 +486,26 @@ pub fn cost_of(
             if s.status != sessions::ACTIVE {
                 return Ok(None);
             }
-            let priced = price_session(conn, s, tariff_id, now, None)?;
-            Ok(priced.map(|p| SessionCost {
-                money: p.money(),
-                state: "live".into(),
-                hold_reason: None,
-                details: Some(p),
-            }))
+            // A reader never gets a 500 from pricing: a session that cannot be priced shows
+            // why, and is held with that reason when it finishes.
+            match price_session(conn, s, tariff_id, now, None)? {
+                None => Ok(None),
+                Some(Ok(p)) => Ok(Some(SessionCost {
+                    money: p.money(),
+                    state: "live".into(),
+                    hold_reason: None,
+                    details: Some(p),
+                })),
+                Some(Err(e)) => {
+                    tracing::warn!(session = s.id, error = %e, "live cost unavailable");
+                    Ok(Some(SessionCost {
+                        money: Money::zero("SEK"),
+                        state: "unpriced".into(),
+                        hold_reason: Some(format!("cannot be priced: {e}")),
+                        details: None,
+                    }))
+                }
+            }
         }
         NO_TARIFF => Ok(None),
         status => {

@@ -3,22 +3,27 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDateTime;
+use rust_ocpp::v1_6::messages::{
+    change_availability::ChangeAvailabilityRequest,
+    change_configuration::ChangeConfigurationRequest, clear_cache::ClearCacheRequest,
+    data_transfer::DataTransferRequest, get_configuration::GetConfigurationRequest,
+    reset::ResetRequest, trigger_message::TriggerMessageRequest,
+    unlock_connector::UnlockConnectorRequest,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::queries::{self, MeterValueRow, NewSession, SessionFilter, ACTIVE, PENDING};
+use super::queries::{self, MeterValueRow, SessionFilter, ACTIVE, PENDING};
+use super::remote::{self, ChargerAnswer, Requester};
 use super::{view, SessionView};
-use crate::app::{AppState, State};
-use crate::audit::{self, NewEvent};
+use crate::app::State;
 use crate::db::write_tx;
 use crate::http::auth::{AuthUser, Operator};
 use crate::http::error::ErrorBody;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::time::now;
 use crate::http::ApiError;
-use crate::locations::queries as places;
-use crate::ocpp::registry::CallFailure;
+use crate::ocpp::commands::{is_secret_key, ocpp_enum, Command};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -31,7 +36,15 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) 
         .service(reset)
         .service(unlock_connector)
         .service(change_availability)
-        .service(trigger_message);
+        .service(trigger_message)
+        .service(get_configuration)
+        .service(change_configuration)
+        .service(clear_cache)
+        .service(data_transfer)
+        .service(operator_remote_start)
+        .service(operator_stop)
+        .service(force_close)
+        .service(stale_sessions);
 }
 
 /// Which connector to start.
@@ -50,20 +63,6 @@ pub struct StartAccepted {
     pub id: i64,
     #[schema(example = "pending")]
     pub status: &'static str,
-}
-
-fn audit_app(
-    conn: &mut crate::db::DbConn,
-    user_id: i64,
-    action: &str,
-    outcome: &str,
-    cp: &str,
-    reason: String,
-    t: NaiveDateTime,
-) -> diesel::QueryResult<()> {
-    let mut event = NewEvent::user(Some(user_id), action, outcome, None, t).because(reason);
-    event.charge_point_id = Some(cp.to_string());
-    audit::record(conn, &event)
 }
 
 /// App unlock: checks the charger, the connector and the driver, asks the charger to start
@@ -86,165 +85,18 @@ pub async fn start_session(
         charge_point_id: cp,
         connector_id,
     } = body.into_inner();
-    let online = state.registry.get(&cp).is_some();
-    let user = me.id;
-    let cp2 = cp.clone();
-    // A pending start whose waiting task died with a restart must not block anyone.
-    let stale =
-        chrono::Duration::from_std(state.config.app_start_timeout + state.config.ocpp_call_timeout)
-            .unwrap_or(chrono::Duration::minutes(5));
-    let (session_id, id_tag) = state
-        .db
-        .run(move |conn| {
-            let t = now();
-            write_tx(conn, |conn| {
-                queries::fail_stale_pending(conn, t - stale, t)?;
-                places::find_charge_point(conn, &cp2)?
-                    .ok_or_else(|| ApiError::not_found("charge point"))?;
-                let connector = places::find_connector(conn, &cp2, connector_id)?
-                    .ok_or_else(|| ApiError::not_found("connector"))?;
-                let refuse = |conn: &mut crate::db::DbConn,
-                              err: ApiError,
-                              reason: &str|
-                 -> Result<(i64, String), ApiError> {
-                    audit_app(
-                        conn,
-                        user,
-                        "app_unlock",
-                        audit::DENIED,
-                        &cp2,
-                        reason.to_string(),
-                        t,
-                    )?;
-                    Err(err)
-                };
-                if !online {
-                    return refuse(
-                        conn,
-                        ApiError::Unavailable("the charger is offline".into()),
-                        "charger offline",
-                    );
-                }
-                if !matches!(
-                    connector.status.as_str(),
-                    "Available" | "Preparing" | "Unknown"
-                ) {
-                    return refuse(
-                        conn,
-                        ApiError::conflict(
-                            "connector_unavailable",
-                            format!("the connector is {}", connector.status),
-                        ),
-                        "connector not available",
-                    );
-                }
-                if !queries::open_on_connector(conn, &cp2, connector_id)?.is_empty() {
-                    return refuse(
-                        conn,
-                        ApiError::conflict(
-                            "connector_busy",
-                            "the connector has a session in progress",
-                        ),
-                        "connector busy",
-                    );
-                }
-                if !queries::open_for_user(conn, user)?.is_empty() {
-                    return refuse(
-                        conn,
-                        ApiError::conflict(
-                            "session_in_progress",
-                            "you already have a session in progress",
-                        ),
-                        "driver already charging",
-                    );
-                }
-                let tag = queries::app_tag_for(conn, user)?;
-                let id = queries::insert_session(
-                    conn,
-                    &NewSession {
-                        user_id: Some(user),
-                        charge_point_id: &cp2,
-                        connector_id,
-                        id_tag: &tag,
-                        origin: "app",
-                        status: PENDING,
-                        start_key: None,
-                        started_at: None,
-                        meter_start_wh: None,
-                        created_at: t,
-                        updated_at: t,
-                    },
-                )?;
-                audit_app(
-                    conn,
-                    user,
-                    "app_unlock",
-                    audit::SUCCESS,
-                    &cp2,
-                    format!("RemoteStartTransaction requested for session {id}"),
-                    t,
-                )?;
-                Ok((id, tag))
-            })
-        })
-        .await?;
-    let state = state.into_inner();
-    actix_web::rt::spawn(remote_start(state, cp, connector_id, session_id, id_tag));
+    let id = remote::request_start(
+        state.into_inner(),
+        Requester::Driver(me.id),
+        me.id,
+        cp,
+        connector_id,
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(StartAccepted {
-        id: session_id,
+        id,
         status: "pending",
     }))
-}
-
-/// Sends RemoteStartTransaction and ends the session as failed on refusal or timeout.
-async fn remote_start(
-    state: std::sync::Arc<AppState>,
-    cp: String,
-    connector_id: i64,
-    session_id: i64,
-    id_tag: String,
-) {
-    let payload = json!({"connectorId": connector_id, "idTag": id_tag});
-    let outcome = state
-        .registry
-        .call(
-            &cp,
-            "RemoteStartTransaction",
-            &payload,
-            state.config.ocpp_call_timeout,
-        )
-        .await;
-    let failure = match outcome {
-        Ok(answer) if answer.get("status").and_then(Value::as_str) == Some("Accepted") => {
-            tokio::time::sleep(state.config.app_start_timeout).await;
-            "the charger did not start the session in time"
-        }
-        Ok(_) => "the charger refused to start",
-        Err(CallFailure::Timeout) => "the charger did not answer",
-        Err(CallFailure::Offline) => "the charger went offline",
-        Err(CallFailure::Refused { .. }) => "the charger answered with an error",
-    };
-    let _ = state
-        .db
-        .run(move |conn| {
-            let t = now();
-            if queries::fail_pending(conn, session_id, failure, t)? {
-                let session = queries::find_session(conn, session_id)?;
-                if let Some(user) = session.and_then(|s| s.user_id) {
-                    audit_app(
-                        conn,
-                        user,
-                        "app_unlock",
-                        audit::FAILURE,
-                        &cp,
-                        format!("session {session_id}: {failure}"),
-                        t,
-                    )?;
-                }
-            }
-            Ok(())
-        })
-        .await;
 }
 
 /// The signed-in driver's sessions, newest first.
@@ -383,28 +235,6 @@ pub async fn session_meter_values(
     }))
 }
 
-/// The charger's answer to a command.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChargerAnswer {
-    /// The charger's status field, e.g. Accepted or Rejected.
-    pub status: String,
-    /// The whole answer payload.
-    #[schema(value_type = Object)]
-    pub response: Value,
-}
-
-fn call_error(e: CallFailure) -> ApiError {
-    match e {
-        CallFailure::Offline => ApiError::Unavailable("the charger is offline".into()),
-        CallFailure::Timeout => {
-            ApiError::GatewayTimeout("the charger did not answer in time".into())
-        }
-        CallFailure::Refused { code, description } => {
-            ApiError::BadGateway(format!("the charger answered {code}: {description}"))
-        }
-    }
-}
-
 /// Asks the charger to stop the driver's session (RemoteStopTransaction).
 #[utoipa::path(tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     params(("id" = i64, Path, description = "Session id")),
@@ -422,7 +252,7 @@ pub async fn stop_session(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let user = me.id;
-    // Only the session's driver may stop it.
+    // Only the session's driver may stop it here; operators use /admin/sessions/{id}/stop.
     let session = state
         .db
         .run(move |conn| {
@@ -431,63 +261,8 @@ pub async fn stop_session(
                 .ok_or_else(|| ApiError::not_found("session"))
         })
         .await?;
-    if session.status != ACTIVE {
-        return Err(ApiError::conflict(
-            "session_not_active",
-            format!("the session is {}", session.status),
-        ));
-    }
-    let cp = session.charge_point_id.clone();
-    let result = state
-        .registry
-        .call(
-            &cp,
-            "RemoteStopTransaction",
-            &json!({"transactionId": id}),
-            state.config.ocpp_call_timeout,
-        )
-        .await;
-    let (outcome, reason) = match &result {
-        Ok(a) => (
-            if a.get("status").and_then(Value::as_str) == Some("Accepted") {
-                audit::SUCCESS
-            } else {
-                audit::DENIED
-            },
-            format!("charger answered {a}"),
-        ),
-        Err(e) => (audit::FAILURE, e.to_string()),
-    };
-    state
-        .db
-        .run(move |conn| {
-            Ok(audit_app(
-                conn,
-                user,
-                "remote_stop",
-                outcome,
-                &cp,
-                format!("session {id}: {reason}"),
-                now(),
-            )?)
-        })
-        .await?;
-    let answer = result.map_err(call_error)?;
-    let status = answer
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if status != "Accepted" {
-        return Err(ApiError::conflict(
-            "charger_refused",
-            format!("the charger answered {status}"),
-        ));
-    }
-    Ok(HttpResponse::Accepted().json(ChargerAnswer {
-        status,
-        response: answer,
-    }))
+    let answer = remote::request_stop(state.into_inner(), Requester::Driver(user), session).await?;
+    Ok(HttpResponse::Accepted().json(answer))
 }
 
 /// Filters for the operator's session list.
@@ -537,49 +312,25 @@ async fn command(
     state: State,
     op: Operator,
     cp: String,
-    action: &'static str,
-    payload: Value,
+    command: Command,
 ) -> Result<web::Json<ChargerAnswer>, ApiError> {
-    let lookup = cp.clone();
-    state
-        .db
-        .run(move |conn| {
-            places::find_charge_point(conn, &lookup)?
-                .ok_or_else(|| ApiError::not_found("charge point"))
-        })
-        .await?;
-    let result = state
-        .registry
-        .call(&cp, action, &payload, state.config.ocpp_call_timeout)
-        .await;
-    let reason = match &result {
-        Ok(a) => format!("{action} {payload}: charger answered {a}"),
-        Err(e) => format!("{action} {payload}: {e}"),
-    };
-    let outcome = if result.is_ok() {
-        audit::SUCCESS
-    } else {
-        audit::FAILURE
-    };
-    state
-        .db
-        .run(move |conn| {
-            let mut event = NewEvent::user(Some(op.0.id), "charger_command", outcome, None, now())
-                .because(reason);
-            event.charge_point_id = Some(cp);
-            Ok(audit::record(conn, &event)?)
-        })
-        .await?;
-    let answer = result.map_err(call_error)?;
-    let status = answer
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    Ok(web::Json(ChargerAnswer {
-        status,
-        response: answer,
-    }))
+    Ok(web::Json(
+        remote::send_command(&state, op.0.id, cp, command).await?,
+    ))
+}
+
+/// Reads an operator's text into an OCPP enum, or answers 422 naming the allowed values.
+fn ocpp_field<T: serde::de::DeserializeOwned>(
+    field: &str,
+    text: &str,
+    allowed: &[&str],
+) -> Result<T, ApiError> {
+    ocpp_enum(text).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_field",
+            format!("{field} must be one of {}", allowed.join(", ")),
+        )
+    })
 }
 
 /// Reset request.
@@ -605,18 +356,12 @@ pub async fn reset(
     id: web::Path<String>,
     body: web::Json<ResetBody>,
 ) -> Result<web::Json<ChargerAnswer>, ApiError> {
-    if !matches!(body.kind.as_str(), "Soft" | "Hard") {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            "type must be Soft or Hard",
-        ));
-    }
+    let kind = ocpp_field("type", &body.kind, &["Soft", "Hard"])?;
     command(
         state,
         op,
         id.into_inner(),
-        "Reset",
-        json!({"type": body.kind}),
+        Command::Reset(ResetRequest { kind }),
     )
     .await
 }
@@ -631,7 +376,7 @@ pub struct ConnectorBody {
 /// Unlocks a connector (operator).
 #[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = ConnectorBody,
     params(("id" = String, Path, description = "Charge point id")),
-    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 #[post("/admin/charge-points/{id}/unlock-connector")]
 pub async fn unlock_connector(
     state: State,
@@ -645,12 +390,14 @@ pub async fn unlock_connector(
             "connector_id must be 1 or more",
         ));
     }
+    let request = UnlockConnectorRequest {
+        connector_id: body.connector_id,
+    };
     command(
         state,
         op,
         id.into_inner(),
-        "UnlockConnector",
-        json!({"connectorId": body.connector_id}),
+        Command::UnlockConnector(request),
     )
     .await
 }
@@ -669,7 +416,7 @@ pub struct AvailabilityBody {
 /// Makes a connector (or the charger) operative or inoperative (operator).
 #[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = AvailabilityBody,
     params(("id" = String, Path, description = "Charge point id")),
-    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 #[post("/admin/charge-points/{id}/change-availability")]
 pub async fn change_availability(
     state: State,
@@ -677,18 +424,16 @@ pub async fn change_availability(
     id: web::Path<String>,
     body: web::Json<AvailabilityBody>,
 ) -> Result<web::Json<ChargerAnswer>, ApiError> {
-    if !matches!(body.kind.as_str(), "Operative" | "Inoperative") {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            "type must be Operative or Inoperative",
-        ));
-    }
+    let kind = ocpp_field("type", &body.kind, &["Operative", "Inoperative"])?;
+    let request = ChangeAvailabilityRequest {
+        connector_id: body.connector_id,
+        kind,
+    };
     command(
         state,
         op,
         id.into_inner(),
-        "ChangeAvailability",
-        json!({"connectorId": body.connector_id, "type": body.kind}),
+        Command::ChangeAvailability(request),
     )
     .await
 }
@@ -706,7 +451,7 @@ pub struct TriggerBody {
 /// Asks the charger to send a message now (operator).
 #[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = TriggerBody,
     params(("id" = String, Path, description = "Charge point id")),
-    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 #[post("/admin/charge-points/{id}/trigger-message")]
 pub async fn trigger_message(
     state: State,
@@ -714,23 +459,336 @@ pub async fn trigger_message(
     id: web::Path<String>,
     body: web::Json<TriggerBody>,
 ) -> Result<web::Json<ChargerAnswer>, ApiError> {
-    const MESSAGES: &[&str] = &[
-        "BootNotification",
-        "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification",
-        "Heartbeat",
-        "MeterValues",
-        "StatusNotification",
-    ];
-    if !MESSAGES.contains(&body.requested_message.as_str()) {
+    let requested_message = ocpp_field(
+        "requested_message",
+        &body.requested_message,
+        &[
+            "BootNotification",
+            "DiagnosticsStatusNotification",
+            "FirmwareStatusNotification",
+            "Heartbeat",
+            "MeterValues",
+            "StatusNotification",
+        ],
+    )?;
+    let request = TriggerMessageRequest {
+        requested_message,
+        connector_id: body.connector_id,
+    };
+    command(state, op, id.into_inner(), Command::TriggerMessage(request)).await
+}
+
+/// GetConfiguration request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetConfigurationBody {
+    /// Keys to read (1–50 characters each, at most 100 keys); absent or empty for all.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+/// Reads the charger's configuration keys and values (operator). Secret values
+/// (`AuthorizationKey`) are redacted in the answer and the audit log.
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = GetConfigurationBody,
+    params(("id" = String, Path, description = "Charge point id")),
+    responses((status = 200, description = "`response.configurationKey` holds `{key, readonly, value}` items, `response.unknownKey` the keys the charger does not know", body = ChargerAnswer),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+#[post("/admin/charge-points/{id}/get-configuration")]
+pub async fn get_configuration(
+    state: State,
+    op: Operator,
+    id: web::Path<String>,
+    body: Option<web::Json<GetConfigurationBody>>,
+) -> Result<web::Json<ChargerAnswer>, ApiError> {
+    let keys = body.map(|b| b.into_inner().keys).unwrap_or_default();
+    if keys.len() > 100 || keys.iter().any(|k| !(1..=50).contains(&k.chars().count())) {
         return Err(ApiError::unprocessable(
             "invalid_field",
-            format!("requested_message must be one of {}", MESSAGES.join(", ")),
+            "keys: at most 100 keys of 1 to 50 characters",
         ));
     }
-    let mut payload = json!({"requestedMessage": body.requested_message});
-    if let Some(c) = body.connector_id {
-        payload["connectorId"] = json!(c);
+    let request = GetConfigurationRequest {
+        key: (!keys.is_empty()).then_some(keys),
+    };
+    command(
+        state,
+        op,
+        id.into_inner(),
+        Command::GetConfiguration(request),
+    )
+    .await
+}
+
+/// ChangeConfiguration request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeConfigurationBody {
+    /// 1–50 characters, e.g. HeartbeatInterval.
+    pub key: String,
+    /// 1–500 characters.
+    pub value: String,
+}
+
+/// Changes one configuration key on the charger (operator). The charger answers Accepted,
+/// Rejected, RebootRequired or NotSupported. `AuthorizationKey` is refused here: rotate the
+/// key with `POST /admin/charge-points/{id}/rotate-key`, which keeps the database in step.
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = ChangeConfigurationBody,
+    params(("id" = String, Path, description = "Charge point id")),
+    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+#[post("/admin/charge-points/{id}/change-configuration")]
+pub async fn change_configuration(
+    state: State,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<ChangeConfigurationBody>,
+) -> Result<web::Json<ChargerAnswer>, ApiError> {
+    let ChangeConfigurationBody { key, value } = body.into_inner();
+    if !(1..=50).contains(&key.chars().count()) || !(1..=500).contains(&value.chars().count()) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "key must be 1 to 50 characters and value 1 to 500",
+        ));
     }
-    command(state, op, id.into_inner(), "TriggerMessage", payload).await
+    if is_secret_key(&key) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "AuthorizationKey is changed by rotating the key (POST /admin/charge-points/{id}/rotate-key)",
+        ));
+    }
+    let request = ChangeConfigurationRequest { key, value };
+    command(
+        state,
+        op,
+        id.into_inner(),
+        Command::ChangeConfiguration(request),
+    )
+    .await
+}
+
+/// Clears the charger's authorization cache (operator).
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Charge point id")),
+    responses((status = 200, body = ChargerAnswer), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+#[post("/admin/charge-points/{id}/clear-cache")]
+pub async fn clear_cache(
+    state: State,
+    op: Operator,
+    id: web::Path<String>,
+) -> Result<web::Json<ChargerAnswer>, ApiError> {
+    command(
+        state,
+        op,
+        id.into_inner(),
+        Command::ClearCache(ClearCacheRequest {}),
+    )
+    .await
+}
+
+/// DataTransfer request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataTransferBody {
+    /// 1–255 characters.
+    pub vendor_id: String,
+    /// 1–50 characters.
+    pub message_id: Option<String>,
+    /// Text of up to 255 characters (the limit of rust-ocpp's type).
+    pub data: Option<String>,
+}
+
+/// Sends a vendor-specific DataTransfer to the charger (operator).
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = DataTransferBody,
+    params(("id" = String, Path, description = "Charge point id")),
+    responses((status = 200, description = "`status` is Accepted, Rejected, UnknownMessageId or UnknownVendorId; `response.data` the charger's data", body = ChargerAnswer),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+#[post("/admin/charge-points/{id}/data-transfer")]
+pub async fn data_transfer(
+    state: State,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<DataTransferBody>,
+) -> Result<web::Json<ChargerAnswer>, ApiError> {
+    let DataTransferBody {
+        vendor_id,
+        message_id,
+        data,
+    } = body.into_inner();
+    let len = |s: &str| s.chars().count();
+    if !(1..=255).contains(&len(&vendor_id))
+        || message_id
+            .as_deref()
+            .is_some_and(|m| !(1..=50).contains(&len(m)))
+        || data.as_deref().is_some_and(|d| len(d) > 255)
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "vendor_id must be 1 to 255 characters, message_id 1 to 50, data at most 255",
+        ));
+    }
+    let request = DataTransferRequest {
+        vendor_string: vendor_id,
+        message_id,
+        data,
+    };
+    command(state, op, id.into_inner(), Command::DataTransfer(request)).await
+}
+
+/// An operator's remote start for a driver.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorStartRequest {
+    /// The driver the session is for (and billed to).
+    pub user_id: i64,
+    #[schema(example = 1)]
+    pub connector_id: i64,
+}
+
+/// Starts a session for a driver at a connector (operator): the same checks and flow as the
+/// driver's app unlock, audited as the operator's action. Follow it at `GET /sessions/{id}`.
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = OperatorStartRequest,
+    params(("id" = String, Path, description = "Charge point id")),
+    responses(
+        (status = 202, description = "Requested; the session is pending", body = StartAccepted),
+        (status = 404, description = "No such charge point, connector or active driver", body = ErrorBody),
+        (status = 409, description = "Connector not available, or the driver already charging", body = ErrorBody),
+        (status = 503, description = "The charger is offline", body = ErrorBody),
+    ))]
+#[post("/admin/charge-points/{id}/remote-start")]
+pub async fn operator_remote_start(
+    state: State,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<OperatorStartRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let OperatorStartRequest {
+        user_id,
+        connector_id,
+    } = body.into_inner();
+    let session = remote::request_start(
+        state.into_inner(),
+        Requester::Operator(op.0.id),
+        user_id,
+        id.into_inner(),
+        connector_id,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(StartAccepted {
+        id: session,
+        status: "pending",
+    }))
+}
+
+/// Asks the charger to stop any active session (operator, RemoteStopTransaction).
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = i64, Path, description = "Session id")),
+    responses(
+        (status = 202, description = "The charger accepted; the session finishes when it reports the stop", body = ChargerAnswer),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The session is not active, or the charger refused", body = ErrorBody),
+        (status = 502, body = ErrorBody),
+        (status = 503, description = "The charger is offline", body = ErrorBody),
+        (status = 504, body = ErrorBody),
+    ))]
+#[post("/admin/sessions/{id}/stop")]
+pub async fn operator_stop(
+    state: State,
+    op: Operator,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let session = state
+        .db
+        .run(move |conn| {
+            queries::find_session(conn, id)?.ok_or_else(|| ApiError::not_found("session"))
+        })
+        .await?;
+    let answer =
+        remote::request_stop(state.into_inner(), Requester::Operator(op.0.id), session).await?;
+    Ok(HttpResponse::Accepted().json(answer))
+}
+
+/// Why an operator force-closes a session.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForceCloseRequest {
+    /// 1–500 characters, kept in the flag and the audit log.
+    pub reason: String,
+}
+
+/// Ends an active session whose charger will never report the stop (operator): billed from
+/// the last meter value, flagged `force_closed`, audited. A StopTransaction the charger sends
+/// later is still stored and logged.
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = ForceCloseRequest,
+    params(("id" = i64, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "The session, finished", body = SessionView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The session is not active", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+#[post("/admin/sessions/{id}/force-close")]
+pub async fn force_close(
+    state: State,
+    op: Operator,
+    id: web::Path<i64>,
+    body: web::Json<ForceCloseRequest>,
+) -> Result<web::Json<SessionView>, ApiError> {
+    let id = id.into_inner();
+    let reason = body.into_inner().reason;
+    if !(1..=500).contains(&reason.trim().chars().count()) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "reason must be 1 to 500 characters",
+        ));
+    }
+    let operator = op.0.id;
+    let view = state
+        .db
+        .write(move |conn| {
+            let t = now();
+            let closed = write_tx(conn, |conn| {
+                let s = queries::find_session(conn, id)?
+                    .ok_or_else(|| ApiError::not_found("session"))?;
+                if s.status != ACTIVE {
+                    return Err(ApiError::conflict(
+                        "session_not_active",
+                        format!("the session is {}", s.status),
+                    ));
+                }
+                super::force_close(conn, id, operator, reason.trim(), t)?.ok_or_else(|| {
+                    ApiError::conflict("session_not_active", "the session just ended")
+                })
+            })?;
+            // Priced after the stored fact, as a charger's stop is.
+            crate::billing::records::price_finished(conn, closed.session_id, t)?;
+            let s =
+                queries::find_session(conn, id)?.ok_or_else(|| ApiError::not_found("session"))?;
+            view(conn, s, t)
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+/// Stale sessions: active, with the charger offline and silent for longer than
+/// `LADDKOLL_STALE_SESSION_AFTER_SECS` (operator). They no longer block their driver's other
+/// cards; stop or force-close them here.
+#[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<SessionView>), (status = 403, body = ErrorBody)))]
+#[get("/admin/sessions/stale")]
+pub async fn stale_sessions(
+    state: State,
+    _op: Operator,
+) -> Result<web::Json<Vec<SessionView>>, ApiError> {
+    let stale_after = crate::ocpp::stale_after(&state);
+    let views = state
+        .db
+        .run(move |conn| {
+            let t = now();
+            queries::stale_sessions(conn, t - stale_after, 500)?
+                .into_iter()
+                .map(|s| view(conn, s, t))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(web::Json(views))
 }

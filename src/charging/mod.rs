@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod queries;
+pub mod remote;
 pub mod rfid;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -25,14 +26,24 @@ pub const EXPIRED: &str = "Expired";
 pub const INVALID: &str = "Invalid";
 pub const CONCURRENT_TX: &str = "ConcurrentTx";
 
-/// Normalises an RFID uid: separators dropped, upper-case hex, 4–20 digits.
+/// Normalises an id tag (OCPP `CiString20`: up to 20 characters, compared case-insensitively).
+///
+/// A hex card UID is written many ways (`04:a1:b2:c3`, `04 A1 B2 C3`), so when the tag is 4–20
+/// hex digits once spaces, colons and dashes are dropped it is stored as those digits in upper
+/// case. Any other tag (`TAG-001`, a fleet card's printed number) is kept as sent, upper-cased
+/// (ASCII only, so the length never changes), trimmed; control characters are refused.
 pub fn normalize_uid(raw: &str) -> Option<String> {
-    let uid: String = raw
+    let hex: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | ':' | '-'))
         .collect::<String>()
         .to_ascii_uppercase();
-    ((4..=20).contains(&uid.len()) && uid.chars().all(|c| c.is_ascii_hexdigit())).then_some(uid)
+    if (4..=20).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Some(hex);
+    }
+    let tag = raw.trim();
+    let n = tag.chars().count();
+    ((1..=20).contains(&n) && !tag.chars().any(char::is_control)).then(|| tag.to_ascii_uppercase())
 }
 
 /// A uid as logs and audit reasons show it: the first four digits only.
@@ -52,13 +63,13 @@ pub struct Authorization {
     pub app: bool,
 }
 
-/// Decides about an id tag from the card and account state. `ignore_session` is the session
-/// the tag is being started for (not a concurrent one).
+/// Decides about an id tag from the card and account state (Authorize, and the tag of a
+/// StopTransaction). Never ConcurrentTx: OCPP 1.6 reserves that for StartTransaction, see
+/// [`authorize_start`].
 pub fn authorize_tag(
     conn: &mut DbConn,
     id_tag: &str,
     now: NaiveDateTime,
-    ignore_session: Option<i64>,
 ) -> QueryResult<Authorization> {
     let deny = |status, user_id, reason: String, app| Authorization {
         status,
@@ -124,23 +135,45 @@ pub fn authorize_tag(
             ))
         }
     }
-    let busy = queries::open_for_user(conn, user_id)?
-        .into_iter()
-        .any(|s| Some(s.id) != ignore_session && s.status == ACTIVE);
-    if busy {
-        return Ok(deny(
-            CONCURRENT_TX,
-            Some(user_id),
-            format!("{shown}: driver already charging"),
-            app,
-        ));
-    }
     Ok(Authorization {
         status: ACCEPTED,
         user_id: Some(user_id),
         reason: shown,
         app,
     })
+}
+
+/// Decides about the id tag of a StartTransaction: [`authorize_tag`], then ConcurrentTx when
+/// the driver already has another active session that is not stale.
+///
+/// One active session per driver is the rule for drivers (cards and app alike): a card that
+/// starts a second session while the first is running is the usual sign of a copied or lent
+/// card, and a driver's bill must not double by mistake. A session whose charger went offline
+/// and stayed silent (see [`queries::is_stale`]) no longer counts, so a charger that never
+/// reports its stop cannot lock its driver out everywhere. `ignore_session` is the session
+/// being started (an app start's pending session, or a replay's own).
+pub fn authorize_start(
+    conn: &mut DbConn,
+    id_tag: &str,
+    now: NaiveDateTime,
+    ignore_session: Option<i64>,
+    stale_before: NaiveDateTime,
+) -> QueryResult<Authorization> {
+    let auth = authorize_tag(conn, id_tag, now)?;
+    let Some(user_id) = auth.user_id.filter(|_| auth.status == ACCEPTED) else {
+        return Ok(auth);
+    };
+    let busy = queries::running_for_user(conn, user_id, stale_before)?
+        .into_iter()
+        .any(|s| Some(s.id) != ignore_session && s.status == ACTIVE);
+    if busy {
+        return Ok(Authorization {
+            status: CONCURRENT_TX,
+            reason: format!("{}: driver already charging", auth.reason),
+            ..auth
+        });
+    }
+    Ok(auth)
 }
 
 /// Records an authorization decision in the audit log.
@@ -172,6 +205,17 @@ pub const FLAG_METER_GAP: &str = "meter_gap";
 pub const FLAG_UNAUTHORIZED_START: &str = "unauthorized_start";
 pub const FLAG_LATE_START: &str = "late_start_after_failure";
 
+/// An operator ended the session because its charger never reported the stop.
+pub const FLAG_FORCE_CLOSED: &str = "force_closed";
+
+/// Whether a flag holds its session from invoicing until an operator releases it. Every flag
+/// but `force_closed` does: that one records an operator's own reviewed decision (billed from
+/// the last meter value the charger sent), so holding it again would only ask the same person
+/// twice.
+pub fn flag_holds(flag: &str) -> bool {
+    flag != FLAG_FORCE_CLOSED
+}
+
 /// A gap between meter samples longer than this is flagged.
 const GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 
@@ -198,6 +242,10 @@ pub struct Started {
 }
 
 /// Handles StartTransaction: idempotent, correlated with a pending app session, never refused.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fields of StartTransaction plus the clock and the staleness bound"
+)]
 pub fn start_transaction(
     conn: &mut DbConn,
     cp: &str,
@@ -206,10 +254,11 @@ pub fn start_transaction(
     meter_start: i32,
     at: DateTime<Utc>,
     now: NaiveDateTime,
+    stale_before: NaiveDateTime,
 ) -> QueryResult<Started> {
     let key = start_key(cp, connector_id, id_tag, at, meter_start);
     if let Some(existing) = queries::find_by_start_key(conn, &key)? {
-        let authorization = authorize_tag(conn, id_tag, now, Some(existing.id))?;
+        let authorization = authorize_start(conn, id_tag, now, Some(existing.id), stale_before)?;
         return Ok(Started {
             transaction_id: existing.id,
             authorization,
@@ -219,7 +268,13 @@ pub fn start_transaction(
     let connector = i64::from(connector_id);
     let started_at = at.naive_utc();
     let pending = queries::find_pending(conn, cp, connector, id_tag)?;
-    let authorization = authorize_tag(conn, id_tag, now, pending.as_ref().map(|p| p.id))?;
+    let authorization = authorize_start(
+        conn,
+        id_tag,
+        now,
+        pending.as_ref().map(|p| p.id),
+        stale_before,
+    )?;
     let id = match pending {
         Some(p) => {
             queries::activate(conn, p.id, &key, started_at, i64::from(meter_start), now)?;
@@ -551,6 +606,26 @@ pub fn stop_transaction(
         return Ok(Stopped::Unknown);
     };
     if session.status == FINISHED || session.status == queries::FAILED {
+        if session.stop_reason.as_deref() == Some("ForceClosed") {
+            // The charger came back after an operator closed the session: keep what it says.
+            let connector = u32::try_from(session.connector_id).unwrap_or(0);
+            store_meter_values(conn, cp, connector, Some(transaction_id), data, now)?;
+            let mut event = NewEvent::user(
+                session.user_id,
+                "stop_after_force_close",
+                audit::FAILURE,
+                None,
+                now,
+            )
+            .because(format!(
+                "StopTransaction for force-closed session {} (meterStop {meter_stop} Wh at {}) stored for review",
+                session.id,
+                at.naive_utc()
+            ));
+            event.actor = format!("charger:{cp}");
+            event.charge_point_id = Some(cp.to_string());
+            audit::record(conn, &event)?;
+        }
         return Ok(Stopped::AlreadyFinished(session.id));
     }
     let connector = u32::try_from(session.connector_id).unwrap_or(0);
@@ -587,6 +662,62 @@ pub fn stop_transaction(
         }
     }
     Ok(Stopped::Finished(session.id))
+}
+
+/// How a force-closed session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForceClosed {
+    pub session_id: i64,
+    pub stopped_at: NaiveDateTime,
+    pub meter_stop_wh: i64,
+}
+
+/// Ends an active session whose charger will never report its stop (operator). It is billed
+/// from the last energy reading the charger sent (or the start register when it sent none),
+/// stopped at that reading's time, flagged `force_closed` with the operator's reason, and
+/// audited. A StopTransaction that arrives later is still stored, and logged.
+pub fn force_close(
+    conn: &mut DbConn,
+    session_id: i64,
+    operator: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<ForceClosed>> {
+    let Some(s) = queries::find_session(conn, session_id)?.filter(|s| s.status == ACTIVE) else {
+        return Ok(None);
+    };
+    let start = s.started_at.unwrap_or(s.created_at);
+    let last = queries::energy_samples(conn, s.id)?
+        .into_iter()
+        .filter(|(at, _)| *at >= start)
+        .max_by_key(|(at, _)| *at);
+    let meter_start = s.meter_start_wh.unwrap_or(0);
+    let (stopped_at, meter_stop) = match last {
+        Some((at, wh)) => (at, wh.max(meter_start)),
+        None => (start, meter_start),
+    };
+    if !queries::finish(conn, s.id, stopped_at, meter_stop, Some("ForceClosed"), now)? {
+        return Ok(None);
+    }
+    let detail = format!(
+        "closed by operator {operator}: {reason}; billed to the last reading ({meter_stop} Wh at {stopped_at})"
+    );
+    queries::flag(conn, s.id, FLAG_FORCE_CLOSED, &detail, now)?;
+    let mut event = NewEvent::user(
+        Some(operator),
+        "session_force_closed",
+        audit::SUCCESS,
+        None,
+        now,
+    )
+    .because(format!("session {}: {detail}", s.id));
+    event.charge_point_id = Some(s.charge_point_id.clone());
+    audit::record(conn, &event)?;
+    Ok(Some(ForceClosed {
+        session_id: s.id,
+        stopped_at,
+        meter_stop_wh: meter_stop,
+    }))
 }
 
 /// Whether an OCPP connector status means the car is drawing energy.
@@ -762,8 +893,19 @@ mod tests {
             normalize_uid("04 A1-B2 C3 D4 E5 F6").as_deref(),
             Some("04A1B2C3D4E5F6")
         );
-        assert_eq!(normalize_uid("xyz"), None);
-        assert_eq!(normalize_uid(&"A".repeat(21)), None);
+        // Any CiString20 is a tag: kept as sent, upper-cased, trimmed.
+        assert_eq!(normalize_uid("xyz").as_deref(), Some("XYZ"));
+        assert_eq!(normalize_uid(" TAG-001 ").as_deref(), Some("TAG-001"));
+        assert_eq!(normalize_uid("tag-001").as_deref(), Some("TAG-001"));
+        assert_eq!(normalize_uid("ÅÄÖ-ß").as_deref(), Some("ÅÄÖ-ß"));
+        assert_eq!(
+            normalize_uid(&"Z".repeat(20)).as_deref(),
+            Some(&*"Z".repeat(20))
+        );
+        assert_eq!(normalize_uid(&"Z".repeat(21)), None);
+        assert_eq!(normalize_uid(""), None);
+        assert_eq!(normalize_uid("   "), None);
+        assert_eq!(normalize_uid("A\nB"), None);
         assert_eq!(mask_uid("04A1B2C3"), "04A1…");
     }
 

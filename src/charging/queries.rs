@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    app_id_tags, charging_sessions, meter_values, rfid_cards, session_flags, status_events,
+    app_id_tags, charge_points, charging_sessions, meter_values, rfid_cards, session_flags,
+    status_events,
 };
 use crate::db::DbConn;
 
@@ -119,6 +120,75 @@ pub fn open_for_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<Session
         .filter(charging_sessions::status.eq_any([PENDING, ACTIVE]))
         .select(Session::as_select())
         .load(conn)
+}
+
+/// Open sessions of a user that still count as running: pending, or active and not stale.
+pub fn running_for_user(
+    conn: &mut DbConn,
+    user_id: i64,
+    stale_before: NaiveDateTime,
+) -> QueryResult<Vec<Session>> {
+    let open = open_for_user(conn, user_id)?;
+    if !open.iter().any(|s| s.status == ACTIVE) {
+        return Ok(open);
+    }
+    let stale: Vec<i64> = stale_sessions_query(stale_before)
+        .filter(charging_sessions::user_id.eq(user_id))
+        .select(charging_sessions::id)
+        .load(conn)?;
+    Ok(open
+        .into_iter()
+        .filter(|s| !stale.contains(&s.id))
+        .collect())
+}
+
+/// Active sessions whose charger is offline and has sent nothing since `stale_before`: the
+/// charger may never report their stop. Oldest first.
+pub fn stale_sessions(
+    conn: &mut DbConn,
+    stale_before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Session>> {
+    stale_sessions_query(stale_before)
+        .order(charging_sessions::id.asc())
+        .limit(limit)
+        .select(Session::as_select())
+        .load(conn)
+}
+
+/// Whether a session is stale (see [`stale_sessions`]).
+pub fn is_stale(conn: &mut DbConn, id: i64, stale_before: NaiveDateTime) -> QueryResult<bool> {
+    use diesel::dsl::{exists, select};
+    select(exists(
+        stale_sessions_query(stale_before).filter(charging_sessions::id.eq(id)),
+    ))
+    .get_result(conn)
+}
+
+type StaleQuery = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::InnerJoin<charging_sessions::table, charge_points::table>,
+            diesel::dsl::Eq<charging_sessions::status, &'static str>,
+        >,
+        diesel::dsl::Eq<charge_points::online, bool>,
+    >,
+    diesel::dsl::Or<
+        diesel::dsl::IsNull<charge_points::last_seen_at>,
+        diesel::dsl::Lt<charge_points::last_seen_at, NaiveDateTime>,
+    >,
+>;
+
+fn stale_sessions_query(stale_before: NaiveDateTime) -> StaleQuery {
+    charging_sessions::table
+        .inner_join(charge_points::table)
+        .filter(charging_sessions::status.eq(ACTIVE))
+        .filter(charge_points::online.eq(false))
+        .filter(
+            charge_points::last_seen_at
+                .is_null()
+                .or(charge_points::last_seen_at.lt(stale_before)),
+        )
 }
 
 /// The session of a connector that was running at `at` (for meter values without a

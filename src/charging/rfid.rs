@@ -132,7 +132,10 @@ pub async fn add_card(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let uid = normalize_uid(&body.uid).ok_or_else(|| {
-        ApiError::unprocessable("invalid_uid", "uid must be 4 to 20 hexadecimal digits")
+        ApiError::unprocessable(
+            "invalid_uid",
+            "uid must be an OCPP idTag: 1 to 20 characters without control characters",
+        )
     })?;
     let label = label(&body.label)?;
     let expires_at = body.expires_at.map(|e| e.naive_utc());

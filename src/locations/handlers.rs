@@ -2,6 +2,7 @@
 //! operators.
 
 use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,6 +24,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) 
         .service(create_location)
         .service(list_locations)
         .service(create_charge_point)
+        .service(list_charge_points)
+        .service(get_charge_point)
         .service(rotate_key);
 }
 
@@ -348,43 +351,256 @@ pub async fn create_charge_point(
     Ok(HttpResponse::Created().json(created))
 }
 
-/// A new key for a charger.
+/// A connector as operators see it: with the charger's error code.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedKey {
-    pub id: String,
-    /// The new HTTP Basic password; the old one stops working now.
-    pub password: String,
+pub struct AdminConnectorView {
+    pub connector_id: i64,
+    pub standard: String,
+    pub power_kw: f64,
+    pub current_type: String,
+    /// The charger's last OCPP status (Available, Preparing, Charging, …, Faulted, Unknown).
+    pub status: String,
+    /// The OCPP error code of the last status, absent for NoError.
+    pub error_code: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::http::time::as_utc_opt")]
+    pub status_at: Option<NaiveDateTime>,
 }
 
-/// Replaces a charger's key (operator). The live connection stays up; the next connect needs
-/// the new key.
+/// A charge point as operators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminChargePointView {
+    pub id: String,
+    pub location_id: i64,
+    /// Connected now and heard from within two heartbeat intervals.
+    pub online: bool,
+    /// When the current (or last) connection was opened.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::http::time::as_utc_opt")]
+    pub connected_at: Option<NaiveDateTime>,
+    /// The last message from the charger (connect, boot, heartbeat, status).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::http::time::as_utc_opt")]
+    pub last_seen_at: Option<NaiveDateTime>,
+    /// From BootNotification.
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub firmware_version: Option<String>,
+    pub heartbeat_interval: i64,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::http::time::as_utc")]
+    pub key_rotated_at: NaiveDateTime,
+    /// The tariff group that prices sessions here.
+    pub tariff_id: Option<i64>,
+    pub connectors: Vec<AdminConnectorView>,
+}
+
+/// Filters of the fleet list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct FleetQuery {
+    pub location_id: Option<i64>,
+    /// online or offline.
+    pub state: Option<String>,
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page (a charge point id).
+    pub cursor: Option<String>,
+}
+
+fn fleet_views(
+    conn: &mut crate::db::DbConn,
+    rows: Vec<queries::ChargePoint>,
+    t: NaiveDateTime,
+) -> Result<Vec<AdminChargePointView>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+    let mut connectors = queries::connectors_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|cp| {
+            let mine = connectors
+                .extract_if(.., |c| c.charge_point_id == cp.id)
+                .map(|c| AdminConnectorView {
+                    connector_id: c.connector_id,
+                    standard: c.standard,
+                    power_kw: c.max_power_w as f64 / 1000.0,
+                    current_type: c.current_type,
+                    status: c.status,
+                    error_code: c.error_code,
+                    status_at: c.status_at,
+                })
+                .collect();
+            AdminChargePointView {
+                online: super::is_online(&cp, t),
+                id: cp.id,
+                location_id: cp.location_id,
+                connected_at: cp.connected_at,
+                last_seen_at: cp.last_seen_at,
+                vendor: cp.vendor,
+                model: cp.model,
+                serial_number: cp.serial_number,
+                firmware_version: cp.firmware_version,
+                heartbeat_interval: cp.heartbeat_interval,
+                key_rotated_at: cp.key_rotated_at,
+                tariff_id: cp.tariff_id,
+                connectors: mine,
+            }
+        })
+        .collect())
+}
+
+/// The fleet (operator): charge points with online state, last message, vendor, model and
+/// firmware from BootNotification, and each connector's status and error code; filterable by
+/// location and state, ordered by id.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    params(FleetQuery),
+    responses(
+        (status = 200, body = Page<AdminChargePointView>),
+        (status = 400, description = "Invalid filter", body = ErrorBody),
+        (status = 403, description = "Not an operator", body = ErrorBody),
+    )
+)]
+#[get("/admin/charge-points")]
+pub async fn list_charge_points(
+    state: State,
+    _op: Operator,
+    q: web::Query<FleetQuery>,
+) -> Result<web::Json<Page<AdminChargePointView>>, ApiError> {
+    let q = q.into_inner();
+    let online = match q.state.as_deref() {
+        None => None,
+        Some("online") => Some(true),
+        Some("offline") => Some(false),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "state must be online or offline",
+            ))
+        }
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be 1 to 500",
+        ));
+    }
+    let (location, after) = (q.location_id, q.cursor);
+    let mut views = state
+        .db
+        .run(move |conn| {
+            let t = now();
+            // The stored flag pre-filters; the heartbeat grace decides (a charger that went
+            // silent without closing its socket counts as offline).
+            let rows = queries::list_charge_points(
+                conn,
+                location,
+                online.filter(|o| *o),
+                after.as_deref(),
+                limit + 1,
+            )?;
+            let more = rows.len() as i64 > limit;
+            let mut views = fleet_views(conn, rows, t)?;
+            if more {
+                views.truncate(limit as usize);
+            }
+            Ok((views, more))
+        })
+        .await?;
+    let next_cursor = views
+        .1
+        .then(|| views.0.last().map(|v| v.id.clone()))
+        .flatten();
+    if let Some(o) = online {
+        views.0.retain(|v| v.online == o);
+    }
+    Ok(web::Json(Page {
+        items: views.0,
+        next_cursor,
+    }))
+}
+
+/// One charge point (operator), as in the fleet list.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "Charge point id")),
     responses(
+        (status = 200, body = AdminChargePointView),
+        (status = 404, description = "No such charge point", body = ErrorBody),
+    )
+)]
+#[get("/admin/charge-points/{id}")]
+pub async fn get_charge_point(
+    state: State,
+    _op: Operator,
+    id: web::Path<String>,
+) -> Result<web::Json<AdminChargePointView>, ApiError> {
+    let id = id.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            let cp = queries::find_charge_point(conn, &id)?
+                .ok_or_else(|| ApiError::not_found("charge point"))?;
+            fleet_views(conn, vec![cp], now())?
+                .pop()
+                .ok_or_else(|| ApiError::not_found("charge point"))
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+/// A new key for a charger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKey {
+    pub id: String,
+    /// The new HTTP Basic password (40 hex digits); the old one stops working now.
+    pub password: String,
+    /// How the key reached the charger.
+    pub delivered: crate::charging::remote::KeyDelivery,
+}
+
+/// How to rotate.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RotateQuery {
+    /// Set the key without telling the charger (default false: send it with ChangeConfiguration).
+    #[serde(default)]
+    pub manual: bool,
+}
+
+/// Replaces a charger's key (operator). By default the new key is sent to the connected charger
+/// with ChangeConfiguration `AuthorizationKey` (OCPP 1.6 security whitepaper) and takes effect
+/// only when the charger accepts it; the connection opened with the old key is then closed and
+/// the charger reconnects with the new one. With `manual=true` the key is set without the
+/// charger (configure it by hand) and any live connection is closed.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Charge point id"), RotateQuery),
+    responses(
         (status = 200, body = RotatedKey),
         (status = 404, description = "No such charge point", body = ErrorBody),
+        (status = 409, description = "The charger refused the new key; the old one stays", body = ErrorBody),
+        (status = 502, description = "The charger answered with an error", body = ErrorBody),
+        (status = 503, description = "The charger is offline (use manual=true)", body = ErrorBody),
+        (status = 504, description = "The charger did not answer; the old key stays", body = ErrorBody),
     )
 )]
 #[post("/admin/charge-points/{id}/rotate-key")]
 pub async fn rotate_key(
     state: State,
-    _op: Operator,
+    op: Operator,
     id: web::Path<String>,
+    q: web::Query<RotateQuery>,
 ) -> Result<web::Json<RotatedKey>, ApiError> {
     let id = id.into_inner();
-    let key = random_token();
-    let hash = token_hash(&key);
-    let cp = id.clone();
-    state
-        .db
-        .run(
-            move |conn| match queries::set_key_hash(conn, &cp, &hash, now())? {
-                0 => Err(ApiError::not_found("charge point")),
-                _ => Ok(()),
-            },
-        )
-        .await?;
-    Ok(web::Json(RotatedKey { id, password: key }))
+    let (password, delivered) =
+        crate::charging::remote::rotate_key(&state, op.0.id, id.clone(), q.manual).await?;
+    Ok(web::Json(RotatedKey {
+        id,
+        password,
+        delivered,
+    }))
 }

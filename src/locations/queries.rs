@@ -158,6 +158,32 @@ pub fn charge_points_at(conn: &mut DbConn, location_ids: &[i64]) -> QueryResult<
         .load(conn)
 }
 
+/// Charge points for the operator's fleet list, by id, after `after`, optionally at one
+/// location and online or not (the stored connection flag).
+pub fn list_charge_points(
+    conn: &mut DbConn,
+    location_id: Option<i64>,
+    online: Option<bool>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<ChargePoint>> {
+    let mut q = charge_points::table
+        .order(charge_points::id)
+        .limit(limit)
+        .select(ChargePoint::as_select())
+        .into_boxed();
+    if let Some(l) = location_id {
+        q = q.filter(charge_points::location_id.eq(l));
+    }
+    if let Some(o) = online {
+        q = q.filter(charge_points::online.eq(o));
+    }
+    if let Some(a) = after {
+        q = q.filter(charge_points::id.gt(a.to_string()));
+    }
+    q.load(conn)
+}
+
 /// Connectors of some charge points.
 pub fn connectors_of(
     conn: &mut DbConn,

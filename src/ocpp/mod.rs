@@ -2,6 +2,7 @@
 //! subprotocol `ocpp1.6`, every Core-profile message from chargers answered, malformed frames
 //! answered with the CALLERROR the spec names while the connection stays up.
 
+pub mod commands;
 pub mod frames;
 pub mod registry;
 
@@ -221,6 +222,8 @@ async fn run(
             }
         }
     }
+    // Close first: a command waiting for this charger's answer fails now as offline.
+    link.close().await;
     if state.registry.unregister(&cp, link.conn_id) {
         let id = cp.clone();
         let _ = state
@@ -236,7 +239,6 @@ async fn run(
             })
             .await;
     }
-    link.close().await;
 }
 
 /// Whether a WebSocket error is a frame (or a message of continuation frames) over the limit.
@@ -329,6 +331,11 @@ fn id_tag_info(auth: &Authorization) -> IdTagInfo {
     }
 }
 
+/// How long an offline charger's silence makes its active sessions stale.
+pub fn stale_after(state: &AppState) -> chrono::Duration {
+    chrono::Duration::from_std(state.config.stale_session_after).unwrap_or(chrono::Duration::MAX)
+}
+
 /// Runs a database step for a charger message; storage failures become InternalError so the
 /// charger retries rather than losing the message.
 async fn db<T: Send + 'static>(
@@ -410,7 +417,7 @@ pub async fn handle_call(
         "Authorize" => {
             let req: msg::authorize::AuthorizeRequest = frames::decode_valid(payload)?;
             let auth = db(state, move |conn| {
-                let auth = charging::authorize_tag(conn, &req.id_tag, t, None)?;
+                let auth = charging::authorize_tag(conn, &req.id_tag, t)?;
                 charging::audit_decision(conn, "rfid_authorize", &cp, &auth, t)?;
                 Ok(auth)
             })
@@ -422,6 +429,7 @@ pub async fn handle_call(
         "StartTransaction" => {
             let req: msg::start_transaction::StartTransactionRequest =
                 frames::decode_valid(payload)?;
+            let stale_before = t - stale_after(state);
             let started = db(state, move |conn| {
                 crate::db::write_tx(conn, |conn| {
                     let started = charging::start_transaction(
@@ -432,6 +440,7 @@ pub async fn handle_call(
                         req.meter_start,
                         req.timestamp,
                         t,
+                        stale_before,
                     )?;
                     if !started.replay {
                         charging::audit_decision(
@@ -475,7 +484,7 @@ pub async fn handle_call(
         }
         "StopTransaction" => {
             let req: msg::stop_transaction::StopTransactionRequest = frames::decode_valid(payload)?;
-            let info = db(state, move |conn| {
+            let (info, finished) = db(state, move |conn| {
                 crate::db::write_tx(conn, |conn| {
                     let reason = req.reason.as_ref().map(enum_text);
                     let data = req.transaction_data.clone().unwrap_or_default();
@@ -484,7 +493,7 @@ pub async fn handle_call(
                         if s.charge_point_id != cp {
                             audit_foreign(conn, &cp, &[s.id], "StopTransaction", t)?;
                             charging::store_meter_values(conn, &cp, 0, None, &data, t)?;
-                            return Ok::<_, ApiError>(None);
+                            return Ok::<_, ApiError>((None, None));
                         }
                     }
                     let stopped = charging::stop_transaction(
@@ -497,30 +506,33 @@ pub async fn handle_call(
                         &data,
                         t,
                     )?;
-                    if let charging::Stopped::Finished(id) = stopped {
-                        crate::billing::records::price_finished(conn, id, t)?;
-                    }
-                    Ok(match &req.id_tag {
-                        Some(tag) => Some(charging::authorize_tag(
-                            conn,
-                            tag,
-                            t,
-                            Some(i64::from(req.transaction_id)),
-                        )?),
+                    let finished = match stopped {
+                        charging::Stopped::Finished(id) => Some(id),
+                        _ => None,
+                    };
+                    let info = match &req.id_tag {
+                        Some(tag) => Some(charging::authorize_tag(conn, tag, t)?),
                         None => None,
-                    })
+                    };
+                    Ok((info, finished))
                 })
             })
             .await?;
+            // Pricing runs after the stop is committed: whatever it does, the stop and its
+            // meter data are stored and the charger gets its answer. A session that cannot
+            // be priced is held with the reason; should the pricing write itself fail, the
+            // record stays open and the next invoice run prices it.
+            if let Some(id) = finished {
+                let priced = state
+                    .db
+                    .write(move |conn| crate::billing::records::price_finished(conn, id, t))
+                    .await;
+                if let Err(e) = priced {
+                    tracing::error!(session = id, error = %e, "pricing a finished session failed");
+                }
+            }
             to_value(msg::stop_transaction::StopTransactionResponse {
-                id_tag_info: info.map(|a| {
-                    // ConcurrentTx makes no sense at stop; the tag itself is what matters.
-                    let mut info = id_tag_info(&a);
-                    if info.status == AuthorizationStatus::ConcurrentTx {
-                        info.status = AuthorizationStatus::Accepted;
-                    }
-                    info
-                }),
+                id_tag_info: info.map(|a| id_tag_info(&a)),
             })
         }
         "DataTransfer" => {

@@ -2,13 +2,14 @@
 //! (one outstanding call per connection, with a timeout).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::commands::Command;
 use super::frames;
 
 /// Why a call to a charger did not get an answer.
@@ -31,6 +32,8 @@ pub struct Link {
     pending: Mutex<Option<(String, oneshot::Sender<Reply>)>>,
     call_lock: tokio::sync::Mutex<()>,
     next_id: AtomicU64,
+    /// Set once the connection has ended; calls then fail at once as offline.
+    closed: AtomicBool,
 }
 
 impl Link {
@@ -44,9 +47,18 @@ impl Link {
         self.session.clone().text(text).await.is_ok()
     }
 
-    /// Closes the connection (used when a newer authenticated one replaces it).
+    /// Closes the connection (when it ended, or a newer authenticated one replaces it). A call
+    /// waiting for an answer on it fails at once as offline instead of waiting for its timeout.
     pub async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.fail_pending();
         let _ = self.session.clone().close(None).await;
+    }
+
+    fn fail_pending(&self) {
+        if let Some((_, tx)) = self.pending.lock().expect("pending lock").take() {
+            let _ = tx.send(Err(CallFailure::Offline));
+        }
     }
 
     /// Hands a charger's CALLRESULT or CALLERROR to the waiting call, if its id matches.
@@ -70,6 +82,12 @@ impl Link {
         let id = format!("cs-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         *self.pending.lock().expect("pending lock") = Some((id.clone(), tx));
+        // Checked after the call is pending, so a close in between either fails the pending
+        // call or is seen here (see `close`).
+        if self.closed.load(Ordering::SeqCst) {
+            self.pending.lock().expect("pending lock").take();
+            return Err(CallFailure::Offline);
+        }
         if !self.send(frames::call(&id, action, payload)).await {
             self.pending.lock().expect("pending lock").take();
             return Err(CallFailure::Offline);
@@ -100,6 +118,7 @@ impl Registry {
             pending: Mutex::new(None),
             call_lock: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
         });
         let old = self
             .links
@@ -135,9 +154,10 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Calls a charger by id.
-    pub async fn call(&self, cp: &str, action: &str, payload: &Value, timeout: Duration) -> Reply {
+    /// Sends a command to a charger by id and waits for its answer.
+    pub async fn send(&self, cp: &str, command: &Command, timeout: Duration) -> Reply {
         let link = self.get(cp).ok_or(CallFailure::Offline)?;
-        link.call(action, payload, timeout).await
+        link.call(command.action(), &command.payload(), timeout)
+            .await
     }
 }
