@@ -4,37 +4,8 @@
 
 mod common;
 
-use common::{spawn_app, TestApp};
+use common::{priced_site, spawn_app, tariff_body, TestApp};
 use serde_json::{json, Value};
-
-/// 2,00 kr/kWh, 6,00 kr/h charging time, a 5,00 kr start fee, and 60 kr/h parking (idle) —
-/// excl. VAT, 25 % VAT.
-fn tariff_body() -> Value {
-    json!({"name": "Standard", "vat_rate": 25, "tariff": {"currency": "SEK", "elements": [
-        {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1}, {"type": "TIME", "price": 6.00, "step_size": 60},
-            {"type": "FLAT", "price": 5.00, "step_size": 1}]},
-        {"price_components": [{"type": "PARKING_TIME", "price": 60.00, "step_size": 60}]}
-    ]}})
-}
-
-async fn priced_site(app: &TestApp, cp: &str) -> (common::Site, i64) {
-    let site = app.site(cp).await;
-    let t = app
-        .post("/admin/tariffs", tariff_body(), Some(&site.operator))
-        .await;
-    assert_eq!(t.status, 201, "{}", t.body);
-    let tariff_id = t.body["id"].as_i64().unwrap();
-    let set = app
-        .send(
-            app.client
-                .put(app.api(&format!("/admin/charge-points/{cp}/tariff")))
-                .bearer_auth(&site.operator)
-                .json(&json!({"tariff_id": tariff_id})),
-        )
-        .await;
-    assert_eq!(set.status, 204);
-    (site, tariff_id)
-}
 
 async fn driver_with_card(app: &TestApp, email: &str, uid: &str) -> String {
     let (token, _) = app.driver(email).await;

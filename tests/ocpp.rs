@@ -4,7 +4,7 @@
 mod common;
 
 use common::charger::connect;
-use common::{spawn_app, spawn_app_with, TestApp, PASSWORD};
+use common::{priced_site, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
 async fn card(app: &TestApp, token: &str, uid: &str) -> i64 {
@@ -214,7 +214,7 @@ async fn rfid_authorize_answers_from_card_and_account_state() {
     let bad = app
         .post(
             "/me/rfid-cards",
-            json!({"uid": "not hex!", "label": "x"}),
+            json!({"uid": "twenty-one characters", "label": "x"}),
             Some(&bo),
         )
         .await;
@@ -272,13 +272,16 @@ async fn rfid_authorize_answers_from_card_and_account_state() {
         .json(&json!({"status": "active"}));
     app.send(req).await;
 
-    // Charging with the card, a second authorization is ConcurrentTx.
+    // Charging with the card, Authorize still answers from the card (OCPP 1.6 reserves
+    // ConcurrentTx for StartTransaction), and a second start is ConcurrentTx.
     let started = c.start(1, "04A1B2C3", 1000, "2026-11-24T10:00:00Z").await;
     assert_eq!(started["idTagInfo"]["status"], "Accepted");
     assert_eq!(
         status(c.call("Authorize", json!({"idTag": "04A1B2C3"})).await.ok()),
-        "ConcurrentTx"
+        "Accepted"
     );
+    let second = c.start(2, "04A1B2C3", 500, "2026-11-24T10:05:00Z").await;
+    assert_eq!(second["idTagInfo"]["status"], "ConcurrentTx");
 
     // A blocked account blocks its cards.
     let anna_id = app.get("/me", Some(&anna)).await.body["id"]
@@ -759,6 +762,27 @@ async fn operators_send_charger_commands_and_get_the_chargers_answer() {
             json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
             "Accepted",
         ),
+        (
+            "change-configuration",
+            json!({"key": "HeartbeatInterval", "value": "120"}),
+            "ChangeConfiguration",
+            json!({"key": "HeartbeatInterval", "value": "120"}),
+            "RebootRequired",
+        ),
+        (
+            "clear-cache",
+            json!({}),
+            "ClearCache",
+            json!({}),
+            "Accepted",
+        ),
+        (
+            "data-transfer",
+            json!({"vendor_id": "com.example", "message_id": "ping", "data": "hello"}),
+            "DataTransfer",
+            json!({"vendorId": "com.example", "messageId": "ping", "data": "hello"}),
+            "UnknownVendorId",
+        ),
     ];
     for (path, body, action, expected, answer) in cases {
         let req = app
@@ -795,7 +819,7 @@ async fn operators_send_charger_commands_and_get_the_chargers_answer() {
         .await;
     assert_eq!(denied.status, 403);
     let commands = audit_reasons(&app, &site.operator, "charger_command").await;
-    assert_eq!(commands.len(), 5, "{commands:?}");
+    assert_eq!(commands.len(), 8, "{commands:?}");
     let _ = PASSWORD;
 }
 
@@ -994,4 +1018,467 @@ async fn stored_values(app: &common::TestApp, token: &str, tx: i64) -> usize {
         .as_array()
         .unwrap()
         .len()
+}
+
+#[actix_rt::test]
+async fn operators_read_the_chargers_configuration_with_secrets_redacted() {
+    let app = spawn_app().await;
+    let site = app.site("CP-CONF").await;
+    let mut c = app.charger(&site).await;
+    let req = app
+        .client
+        .post(app.api("/admin/charge-points/CP-CONF/get-configuration"))
+        .bearer_auth(&site.operator)
+        .json(&json!({"keys": ["HeartbeatInterval", "AuthorizationKey", "NoSuchKey"]}))
+        .send();
+    let charger_side = async {
+        let (id, action, payload) = c.server_call().await;
+        assert_eq!(action, "GetConfiguration");
+        assert_eq!(
+            payload,
+            json!({"key": ["HeartbeatInterval", "AuthorizationKey", "NoSuchKey"]})
+        );
+        c.respond(
+            &id,
+            json!({"configurationKey": [
+                {"key": "HeartbeatInterval", "readonly": false, "value": "300"},
+                {"key": "AuthorizationKey", "readonly": false, "value": "old-secret-key-value"}],
+                "unknownKey": ["NoSuchKey"]}),
+        )
+        .await;
+    };
+    let (res, ()) = futures_util::join!(req, charger_side);
+    let res = res.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let keys = &body["response"]["configurationKey"];
+    assert_eq!(keys[0]["value"], "300");
+    assert_eq!(keys[1]["value"], "[redacted]");
+    assert_eq!(body["response"]["unknownKey"], json!(["NoSuchKey"]));
+    let audit = audit_reasons(&app, &site.operator, "charger_command").await;
+    assert!(
+        audit.iter().all(|r| !r.contains("old-secret-key-value")),
+        "{audit:?}"
+    );
+    // The key itself changes only through rotation, which keeps the database in step.
+    let refused = app
+        .post(
+            "/admin/charge-points/CP-CONF/change-configuration",
+            json!({"key": "AuthorizationKey", "value": "0123456789abcdef0123"}),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!((refused.status, refused.code()), (422, "invalid_field"));
+}
+
+#[actix_rt::test]
+async fn a_rotated_key_is_sent_to_the_charger_and_takes_effect_only_when_accepted() {
+    let app = spawn_app().await;
+    let site = app.site("CP-ROT").await;
+    let mut c = app.charger(&site).await;
+    let rotate = || {
+        app.client
+            .post(app.api("/admin/charge-points/CP-ROT/rotate-key"))
+            .bearer_auth(&site.operator)
+            .send()
+    };
+
+    // Refused by the charger: the old key stays in force and the connection stays up.
+    let charger_side = async {
+        let (id, action, payload) = c.server_call().await;
+        assert_eq!(action, "ChangeConfiguration");
+        assert_eq!(payload["key"], "AuthorizationKey");
+        let value = payload["value"].as_str().unwrap();
+        assert_eq!(value.len(), 40, "20 bytes as hex");
+        assert!(value.chars().all(|ch| ch.is_ascii_hexdigit()));
+        c.respond(&id, json!({"status": "Rejected"})).await;
+    };
+    let (res, ()) = futures_util::join!(rotate(), charger_side);
+    let res = res.unwrap();
+    assert_eq!(res.status(), 409);
+    assert!(c.call("Heartbeat", json!({})).await.ok()["currentTime"].is_string());
+    assert!(connect(&app.base, "CP-ROT", Some(&site.key), true)
+        .await
+        .is_ok());
+    // That connection replaced `c`; boot a fresh one for the accepted rotation.
+    let mut c = app.charger(&site).await;
+
+    // Accepted: the new key is the one the charger got, the old connection is closed and
+    // the old key no longer connects.
+    let mut sent = String::new();
+    let charger_side = async {
+        let (id, _, payload) = c.server_call().await;
+        sent = payload["value"].as_str().unwrap().to_string();
+        c.respond(&id, json!({"status": "Accepted"})).await;
+    };
+    let (res, ()) = futures_util::join!(rotate(), charger_side);
+    let res = res.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["password"], sent.as_str());
+    assert_eq!(body["delivered"], "charger");
+    assert!(c.is_closed().await, "the old-key connection is closed");
+    assert_eq!(
+        connect(&app.base, "CP-ROT", Some(&site.key), true)
+            .await
+            .err(),
+        Some(401)
+    );
+    assert!(connect(&app.base, "CP-ROT", Some(&sent), true)
+        .await
+        .is_ok());
+
+    // Offline, only a manual rotation is possible.
+    let offline = app
+        .post(
+            "/admin/charge-points/CP-OFF/rotate-key",
+            json!({}),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!(offline.status, 404);
+}
+
+#[actix_rt::test]
+async fn a_command_whose_charger_disconnects_before_answering_fails_at_once_as_offline() {
+    // A timeout far longer than the test: only the disconnect can end the call.
+    let app = spawn_app_with(|c| c.ocpp_call_timeout = std::time::Duration::from_secs(600)).await;
+    let site = app.site("CP-DROP").await;
+    let mut c = app.charger(&site).await;
+    let req = app
+        .client
+        .post(app.api("/admin/charge-points/CP-DROP/reset"))
+        .bearer_auth(&site.operator)
+        .json(&json!({"type": "Soft"}))
+        .send();
+    let charger_side = async move {
+        let (_, action, _) = c.server_call().await;
+        assert_eq!(action, "Reset");
+        drop(c); // power cut before answering
+    };
+    let (res, ()) = futures_util::join!(req, charger_side);
+    let res = res.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "service_unavailable");
+}
+
+#[actix_rt::test]
+async fn status_changes_under_a_millisecond_apart_in_a_priced_session_do_not_lose_the_stop() {
+    let app = spawn_app().await;
+    let (site, _) = priced_site(&app, "CP-SUBMS").await;
+    let (driver, _) = app.driver("sub@example.se").await;
+    card(&app, &driver, "TAG-001").await;
+    let mut c = app.charger(&site).await;
+    let tx = c.start(1, "tag-001", 1000, "2026-11-24T10:00:00Z").await;
+    assert_eq!(
+        tx["idTagInfo"]["status"], "Accepted",
+        "idTags match case-insensitively"
+    );
+    let tx = tx["transactionId"].as_i64().unwrap();
+    // The reproduction: Charging and SuspendedEV 0.5 ms apart, then the stop.
+    c.status(1, "Charging", "2026-11-24T10:00:00.000200Z").await;
+    c.status(1, "SuspendedEV", "2026-11-24T10:00:00.000700Z")
+        .await;
+    c.status(1, "Charging", "2026-11-24T10:00:00.000900Z").await;
+    c.meter(1, Some(tx), "2026-11-24T10:30:00Z", "6000", "11000", "50")
+        .await;
+    // And without timestamps, as the simulator sends them: laddkoll's receive times.
+    for status in ["SuspendedEV", "Charging", "SuspendedEV", "Charging"] {
+        c.call(
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "NoError", "status": status}),
+        )
+        .await
+        .ok();
+    }
+    let live = app.get(&format!("/sessions/{tx}"), Some(&driver)).await;
+    assert_eq!(live.status, 200, "{}", live.body);
+    let stop = c
+        .call(
+            "StopTransaction",
+            json!({"transactionId": tx, "meterStop": 11000, "timestamp": "2026-11-24T11:00:00Z"}),
+        )
+        .await;
+    assert!(
+        stop.is_ok(),
+        "the stop is answered, not an error: {:?}",
+        stop
+    );
+    // Sent twice (a lost answer): answered again, stored once.
+    let again = c
+        .call(
+            "StopTransaction",
+            json!({"transactionId": tx, "meterStop": 11000, "timestamp": "2026-11-24T11:00:00Z"}),
+        )
+        .await;
+    assert!(again.is_ok());
+    let s = app
+        .get(&format!("/sessions/{tx}"), Some(&driver))
+        .await
+        .body;
+    assert_eq!(s["status"], "finished");
+    assert_eq!(s["energy_wh"], 10000);
+    assert_eq!(s["cost"]["state"], "priced", "{s}");
+    // 10 kWh at 2 kr + 5 kr flat at least, excl. VAT, in öre.
+    assert!(s["cost"]["excl_vat"].as_i64().unwrap() >= 2500, "{s}");
+    let list = app.get("/sessions", Some(&driver)).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_session_that_cannot_be_priced_is_stored_held_and_audited_never_an_error() {
+    let app = spawn_app().await;
+    let (site, _) = priced_site(&app, "CP-HOLD").await;
+    let (driver, _) = app.driver("hold@example.se").await;
+    card(&app, &driver, "04A1B2C3D4").await;
+    let mut c = app.charger(&site).await;
+    // A start years in the past (a charger clock reset): longer than any real session.
+    let tx = c.start(1, "04A1B2C3D4", 500, "2020-01-01T00:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    let live = app.get(&format!("/sessions/{tx}"), Some(&driver)).await;
+    assert_eq!(live.status, 200);
+    assert_eq!(live.body["cost"]["state"], "unpriced");
+    assert!(live.body["cost"]["hold_reason"]
+        .as_str()
+        .unwrap()
+        .contains("implausible"));
+    let list = app.get("/sessions", Some(&driver)).await;
+    assert_eq!(list.status, 200, "session lists never answer 500");
+    let stop = c
+        .call(
+            "StopTransaction",
+            json!({"transactionId": tx, "meterStop": 1500, "timestamp": "2026-11-24T11:00:00Z"}),
+        )
+        .await;
+    assert!(stop.is_ok(), "{stop:?}");
+    let s = app
+        .get(&format!("/sessions/{tx}"), Some(&driver))
+        .await
+        .body;
+    assert_eq!(s["status"], "finished");
+    assert_eq!(s["energy_wh"], 1000);
+    assert_eq!(s["cost"]["state"], "held");
+    assert!(s["cost"]["hold_reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("cannot be priced"));
+    let held = audit_reasons(&app, &site.operator, "session_held").await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].contains(&format!("session {tx}")));
+}
+
+#[actix_rt::test]
+async fn operators_stop_start_and_force_close_sessions_and_stale_ones_block_nobody() {
+    // Stale as soon as the charger is offline and silent.
+    let app = spawn_app_with(|c| c.stale_session_after = std::time::Duration::ZERO).await;
+    let site = app.site("CP-OPS").await;
+    let other = app.site_with(&site.operator, "CP-OPS2").await;
+    let (driver, _) = app.driver("ops@example.se").await;
+    let driver_id = app.get("/me", Some(&driver)).await.body["id"]
+        .as_i64()
+        .unwrap();
+    card(&app, &driver, "AA11BB22").await;
+    card(&app, &driver, "AA11BB33").await;
+
+    let mut c = app.charger(&site).await;
+    let tx = c.start(1, "AA11BB22", 1000, "2026-11-24T08:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    c.meter(1, Some(tx), "2026-11-24T08:40:00Z", "5000", "7000", "60")
+        .await;
+    // The charger dies and never reports the stop.
+    drop(c);
+    let mut stale = Value::Null;
+    for _ in 0..100 {
+        stale = app
+            .get("/admin/sessions/stale", Some(&site.operator))
+            .await
+            .body;
+        if stale.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stale[0]["id"], tx, "{stale}");
+
+    // The stale session does not block the driver's other card elsewhere.
+    let mut c2 = app.charger(&other).await;
+    let tx2 = c2.start(1, "AA11BB33", 0, "2026-11-24T09:00:00Z").await;
+    assert_eq!(tx2["idTagInfo"]["status"], "Accepted");
+    let tx2 = tx2["transactionId"].as_i64().unwrap();
+
+    // Force-close: billed to the last reading, flagged, audited.
+    let bad = app
+        .post(
+            &format!("/admin/sessions/{tx}/force-close"),
+            json!({"reason": ""}),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    let closed = app
+        .post(
+            &format!("/admin/sessions/{tx}/force-close"),
+            json!({"reason": "charger destroyed"}),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    assert_eq!(closed.body["status"], "finished");
+    assert_eq!(closed.body["energy_wh"], 4000);
+    assert_eq!(closed.body["stopped_at"], "2026-11-24T08:40:00Z");
+    assert_eq!(closed.body["flags"][0]["flag"], "force_closed");
+    let again = app
+        .post(
+            &format!("/admin/sessions/{tx}/force-close"),
+            json!({"reason": "twice"}),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (409, "session_not_active"));
+    let audit = audit_reasons(&app, &site.operator, "session_force_closed").await;
+    assert!(audit[0].contains("charger destroyed"), "{audit:?}");
+    // The charger comes back with its queued stop: stored and logged, nothing changes.
+    let mut c = app.charger(&site).await;
+    assert!(c
+        .call(
+            "StopTransaction",
+            json!({"transactionId": tx, "meterStop": 9000, "timestamp": "2026-11-24T09:30:00Z"}),
+        )
+        .await
+        .is_ok());
+    let late = audit_reasons(&app, &site.operator, "stop_after_force_close").await;
+    assert_eq!(late.len(), 1);
+
+    // Remote stop of any session by an operator.
+    let req = app
+        .client
+        .post(app.api(&format!("/admin/sessions/{tx2}/stop")))
+        .bearer_auth(&site.operator)
+        .send();
+    let charger_side = async {
+        let (id, action, payload) = c2.server_call().await;
+        assert_eq!(
+            (action.as_str(), &payload),
+            ("RemoteStopTransaction", &json!({"transactionId": tx2}))
+        );
+        c2.respond(&id, json!({"status": "Accepted"})).await;
+    };
+    let (res, ()) = futures_util::join!(req, charger_side);
+    assert_eq!(res.unwrap().status(), 202);
+    c2.stop(tx2, 3000, "2026-11-24T10:00:00Z").await;
+
+    // Remote start for a driver by an operator: the charger gets the driver's app tag.
+    let started = app.post(
+        "/admin/charge-points/CP-OPS/remote-start",
+        json!({"user_id": driver_id, "connector_id": 2}),
+        Some(&site.operator),
+    );
+    let charger_side = async {
+        let (id, action, payload) = c.server_call().await;
+        assert_eq!(action, "RemoteStartTransaction");
+        assert_eq!(payload["connectorId"], 2);
+        c.respond(&id, json!({"status": "Accepted"})).await;
+        payload["idTag"].as_str().unwrap().to_string()
+    };
+    let (started, tag) = futures_util::join!(started, charger_side);
+    assert_eq!(started.status, 202, "{}", started.body);
+    let pending = started.body["id"].as_i64().unwrap();
+    let tx3 = c.start(2, &tag, 100, "2026-11-24T11:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(tx3, pending);
+    let s = app.wait_session(&driver, pending, "active").await;
+    assert_eq!(s["charge_point_id"], "CP-OPS");
+    let by_operator = audit_reasons(&app, &site.operator, "operator_remote_start").await;
+    assert!(
+        by_operator.iter().any(|r| r.starts_with("success")),
+        "{by_operator:?}"
+    );
+    let drivers = app
+        .get("/admin/charge-points/CP-OPS/remote-start", Some(&driver))
+        .await;
+    assert_eq!(drivers.status, 404, "GET is not a route");
+    let denied = app
+        .post(
+            "/admin/charge-points/CP-OPS/remote-start",
+            json!({"user_id": driver_id, "connector_id": 1}),
+            Some(&driver),
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+}
+
+#[actix_rt::test]
+async fn operators_list_their_fleet_with_boot_details_and_connector_errors() {
+    let app = spawn_app().await;
+    let site = app.site("CP-FLEET-A").await;
+    let other = app.site_with(&site.operator, "CP-FLEET-B").await;
+    let mut c = app.charger(&site).await;
+    c.call(
+        "StatusNotification",
+        json!({"connectorId": 2, "errorCode": "GroundFailure", "status": "Faulted", "timestamp": "2026-11-24T10:00:00Z"}),
+    )
+    .await
+    .ok();
+    let all = app.get("/admin/charge-points", Some(&site.operator)).await;
+    assert_eq!(all.status, 200);
+    let ids: Vec<&str> = all.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["CP-FLEET-A", "CP-FLEET-B"]);
+    let online = app
+        .get("/admin/charge-points?state=online", Some(&site.operator))
+        .await;
+    let item = &online.body["items"][0];
+    assert_eq!(online.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(item["id"], "CP-FLEET-A");
+    assert_eq!(item["vendor"], "Laddkoll");
+    assert_eq!(item["model"], "Test-22");
+    assert!(item["last_seen_at"].is_string());
+    assert_eq!(item["connectors"][1]["status"], "Faulted");
+    assert_eq!(item["connectors"][1]["error_code"], "GroundFailure");
+    let offline = app
+        .get(
+            &format!(
+                "/admin/charge-points?state=offline&location_id={}",
+                other.location_id
+            ),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!(offline.body["items"][0]["id"], "CP-FLEET-B");
+    assert_eq!(offline.body["items"].as_array().unwrap().len(), 1);
+    let page = app
+        .get("/admin/charge-points?limit=1", Some(&site.operator))
+        .await;
+    let cursor = page.body["next_cursor"].as_str().unwrap().to_string();
+    let next = app
+        .get(
+            &format!("/admin/charge-points?limit=1&cursor={cursor}"),
+            Some(&site.operator),
+        )
+        .await;
+    assert_eq!(next.body["items"][0]["id"], "CP-FLEET-B");
+    let one = app
+        .get("/admin/charge-points/CP-FLEET-B", Some(&site.operator))
+        .await;
+    assert_eq!(
+        (one.status, one.body["online"].as_bool()),
+        (200, Some(false))
+    );
+    let bad = app
+        .get("/admin/charge-points?state=sleeping", Some(&site.operator))
+        .await;
+    assert_eq!(bad.status, 400);
+    let missing = app
+        .get("/admin/charge-points/NOPE", Some(&site.operator))
+        .await;
+    assert_eq!(missing.status, 404);
 }

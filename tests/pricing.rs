@@ -697,3 +697,186 @@ fn full_session_with_energy_time_idle_and_flat_matches_the_golden_record() {
         "priced session record changed; review and UPDATE_GOLDEN=1"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pricing is total: whatever the charger reports, `price` returns a price or an error.
+
+/// An instant near `base`: equal to it, a few microseconds off (sub-millisecond), or minutes
+/// to years away in either direction, so statuses and samples come equal, out of order, before
+/// the start and after the stop.
+fn arb_instant(base: i64) -> impl Strategy<Value = DateTime<Utc>> {
+    prop_oneof![
+        Just(0i64),
+        -2_000i64..2_000,                           // µs: sub-millisecond neighbours
+        -3_600_000_000i64..36_000_000_000,          // µs: an hour before to ten hours after
+        -40_000_000_000_000i64..40_000_000_000_000, // µs: ±15 months
+    ]
+    .prop_map(move |us| {
+        DateTime::from_timestamp_micros(base + us).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    })
+}
+
+fn arb_register() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(0i64),
+        0i64..100_000,
+        -1_000i64..0,
+        Just(i64::from(i32::MAX)),
+        Just(i64::MAX),
+        Just(i64::MIN),
+        any::<i64>(),
+    ]
+}
+
+fn arb_any_usage() -> impl Strategy<Value = SessionUsage> {
+    let base = 1_764_000_000_000_000i64; // µs, late 2025
+    (
+        arb_instant(base),
+        arb_instant(base),
+        arb_register(),
+        arb_register(),
+        prop::collection::vec(
+            (
+                arb_instant(base),
+                prop::option::of(arb_register()),
+                prop::option::of(arb_register()),
+            ),
+            0..8,
+        ),
+        prop::collection::vec((arb_instant(base), any::<bool>()), 0..8),
+    )
+        .prop_map(|(start, stop, m0, m1, samples, states)| SessionUsage {
+            start,
+            stop,
+            meter_start_wh: m0,
+            meter_stop_wh: m1,
+            samples: samples
+                .into_iter()
+                .map(|(at, energy_wh, power_w)| MeterSample {
+                    at,
+                    energy_wh,
+                    power_w,
+                })
+                .collect(),
+            state_changes: states
+                .into_iter()
+                .map(|(at, c)| {
+                    let state = if c {
+                        ConnectorState::Charging
+                    } else {
+                        ConnectorState::Idle
+                    };
+                    (at, state)
+                })
+                .collect(),
+        })
+}
+
+/// Tariffs with every kind of component, restrictions on time, power and energy, and prices
+/// from zero to very large.
+fn arb_total_tariff() -> impl Strategy<Value = ValidTariff> {
+    let price = prop_oneof![
+        Just(Decimal::ZERO),
+        price_strategy(1000),
+        Just(Decimal::new(999_999_999, 0)),
+    ];
+    (
+        price.clone(),
+        price.clone(),
+        price.clone(),
+        price,
+        0u64..4000,
+    )
+        .prop_map(|(e, time, park, flat, kw)| {
+            let n = billing::tariff::json_number;
+            tariff(json!([
+                {"price_components": [{"type": "ENERGY", "price": n(e), "step_size": 1}],
+                 "restrictions": {"min_power": kw as f64 / 10.0}},
+                {"price_components": [{"type": "ENERGY", "price": n(e), "step_size": 1000}],
+                 "restrictions": {"start_time": "06:00", "end_time": "22:00", "max_kwh": 50.0}},
+                {"price_components": [
+                    {"type": "FLAT", "price": n(flat), "step_size": 1},
+                    {"type": "ENERGY", "price": n(e), "step_size": 1},
+                    {"type": "TIME", "price": n(time), "step_size": 60}
+                ]},
+                {"price_components": [{"type": "PARKING_TIME", "price": n(park), "step_size": 300}],
+                 "restrictions": {"min_duration": 1800}}
+            ]))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Any timestamps (equal, sub-millisecond apart, out of order, outside the session) and
+    /// any registers: never a panic, and a price is never negative.
+    #[test]
+    fn pricing_never_panics_and_never_gives_a_negative_amount(
+        tariff in arb_total_tariff(), u in arb_any_usage()
+    ) {
+        if let Ok(p) = billing::price(&tariff, STHLM, &u) {
+            prop_assert!(p.excl_vat >= 0 && p.vat >= 0 && p.total >= p.excl_vat, "{p:?}");
+            prop_assert!(p.lines.iter().all(|l| l.amount_excl_vat >= 0));
+            prop_assert!(p.charging_seconds >= 0 && p.idle_seconds >= 0);
+            prop_assert_eq!(p.periods.iter().map(|x| x.energy_wh).sum::<i64>(), p.energy_wh);
+        }
+    }
+}
+
+#[test]
+fn status_changes_half_a_millisecond_apart_are_priced() {
+    // The reported reproduction: Charging and SuspendedEV 0.5 ms apart inside a priced session
+    // without meter values (the power of each period then comes from the register delta).
+    let at = |us: i64| t("2026-11-24T10:00:00Z") + chrono::Duration::microseconds(us);
+    let mut u = usage("2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z", 0, 10_000);
+    u.state_changes = vec![
+        (at(100), ConnectorState::Charging),
+        (at(600), ConnectorState::Idle),
+        (at(1_000_400), ConnectorState::Charging),
+        (at(1_000_900), ConnectorState::Idle),
+        (at(1_800_000_000), ConnectorState::Idle),
+    ];
+    let power = tariff(json!([
+        {"price_components": [{"type": "ENERGY", "price": 4.00, "step_size": 1}],
+         "restrictions": {"min_power": 50.0}},
+        {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1}]}
+    ]));
+    let p = price(&power, &u);
+    assert_eq!(p.energy_wh, 10_000);
+    assert_eq!(p.periods.iter().map(|x| x.energy_wh).sum::<i64>(), 10_000);
+    // No period is shorter than a millisecond, so none has an undefined power.
+    assert!(p
+        .periods
+        .iter()
+        .all(|x| x.end > x.start || p.periods.len() == 1));
+    assert!(
+        p.excl_vat >= 2_000,
+        "at least 10 kWh at 2 kr: {}",
+        p.excl_vat
+    );
+}
+
+#[test]
+fn implausible_usage_is_an_error_not_a_panic() {
+    let t =
+        tariff(json!([{"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1}]}]));
+    let huge = usage("2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z", 0, i64::MAX);
+    assert!(matches!(
+        billing::price(&t, STHLM, &huge),
+        Err(billing::PricingError::Implausible(_))
+    ));
+    let long = usage("2020-01-01T00:00:00Z", "2026-11-24T11:00:00Z", 0, 1000);
+    assert!(matches!(
+        billing::price(&t, STHLM, &long),
+        Err(billing::PricingError::Implausible(_))
+    ));
+    let dear = tariff(
+        json!([{"price_components": [{"type": "TIME", "price": 999999999, "step_size": 1}]}]),
+    );
+    let year = usage("2026-01-01T00:00:00Z", "2026-12-31T00:00:00Z", 0, 1000);
+    // A price this large over a year either fits the minor units or is out of range.
+    match billing::price(&dear, STHLM, &year) {
+        Ok(p) => assert!(p.total > 0),
+        Err(e) => assert_eq!(e, billing::PricingError::OutOfRange),
+    }
+}

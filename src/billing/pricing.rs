@@ -508,12 +508,13 @@ fn build_periods(
     };
 
     if cuts.len() == 1 {
-        // A zero-length session (live cost at the very start): one empty period.
+        // A zero-length session (live cost at the very start, or a charger that reports the
+        // same instant for start and stop): one period holding all of its energy.
         return Ok(vec![Period {
             start,
             end: stop,
             state: states.state_at(start),
-            energy_wh: 0,
+            energy_wh: usage.meter_stop_wh - usage.meter_start_wh,
             min_power_w: None,
             max_power_w: None,
         }]);

@@ -78,6 +78,10 @@ impl Reply {
             Reply::Error { code, description } => panic!("CALLERROR {code}: {description}"),
         }
     }
+    /// Whether the call got a CALLRESULT.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Reply::Result(_))
+    }
     pub fn error_code(&self) -> &str {
         match self {
             Reply::Error { code, .. } => code,
