@@ -83,6 +83,7 @@ run_backend() {
     out="$TMP/$label-suite.out"
     export DATABASE_URL="$db_url" LADDKOLL_BIND="127.0.0.1:$port" LADDKOLL_JWT_SECRET="$JWT_SECRET" \
         LADDKOLL_APP_START_TIMEOUT_SECS=5 LADDKOLL_OCPP_CALL_TIMEOUT_SECS=10 \
+        LADDKOLL_STALE_SESSION_AFTER_SECS=1 \
         LADDKOLL_OCPP_HEARTBEAT_SECS=$HEARTBEAT_SECS LADDKOLL_LOG="${LADDKOLL_LOG:-warn}"
 
     say "[$label] laddkoll create-operator --email $email"

@@ -287,6 +287,7 @@ class PyCharger(ChargePoint):
         loop = asyncio.get_running_loop()
         self.started = loop.create_future()  # the StartTransaction answer after a remote start
         self.stopped = loop.create_future()  # the StopTransaction answer after a remote stop
+        self.config_requests = []
 
     @on(Action.remote_start_transaction)
     async def on_remote_start(self, id_tag, connector_id=None, **kwargs):
@@ -330,6 +331,49 @@ class PyCharger(ChargePoint):
             self.stopped.set_result(answer)
         except Exception as e:  # noqa: BLE001
             self.stopped.set_exception(e)
+
+    # Core configuration calls: the charger's side of GetConfiguration, ChangeConfiguration,
+    # ClearCache, DataTransfer and Reset, recorded for the scenarios to inspect.
+    config_requests: list
+    authorization_key = "factory-key-0000"
+    reject_key_change = False
+    drop_on_reset = False
+
+    @on(Action.get_configuration)
+    async def on_get_configuration(self, key=None, **kwargs):
+        self.config_requests.append(("GetConfiguration", key))
+        known = {"HeartbeatInterval": "300", "AuthorizationKey": self.authorization_key}
+        wanted = key or list(known)
+        return call_result.GetConfiguration(
+            configuration_key=[{"key": k, "readonly": False, "value": known[k]} for k in wanted if k in known],
+            unknown_key=[k for k in wanted if k not in known] or None,
+        )
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, key, value, **kwargs):
+        self.config_requests.append(("ChangeConfiguration", key, value))
+        if key == "AuthorizationKey":
+            if self.reject_key_change:
+                return call_result.ChangeConfiguration(status="Rejected")
+            self.authorization_key = value
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **kwargs):
+        self.config_requests.append(("ClearCache",))
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, message_id=None, data=None, **kwargs):
+        self.config_requests.append(("DataTransfer", vendor_id, message_id, data))
+        return call_result.DataTransfer(status="Accepted", data=f"pong:{data}")
+
+    @on(Action.reset)
+    async def on_reset(self, type, **kwargs):  # noqa: A002 - the OCPP field name
+        self.config_requests.append(("Reset", type))
+        if self.drop_on_reset:
+            await self.tap.ws.close()  # a power cut before the answer
+        return call_result.Reset(status="Accepted")
 
     async def send(self, payload, **kwargs):
         """A call whose CALLERROR raises (the package's own exception for the code)."""
@@ -710,6 +754,194 @@ async def wrong_key_is_refused_before_the_upgrade():
         equal((await cp.send(call.Authorize(id_tag=new_uid()))).id_tag_info["status"], "Invalid", "Authorize")
 
 
+# --- OCPP 1.6 Core completeness (issue: a stop that crashes pricing is lost) ----------------
+
+
+async def priced(s: Site):
+    """Gives the site's charge point a tariff: 2 kr/kWh, 6 kr/h, 5 kr start, 60 kr/h idle."""
+    op = await operator()
+    _, tariff = await api("POST", "/admin/tariffs", {"name": f"Interop {RUN}", "vat_rate": 25, "tariff": {
+        "currency": "SEK", "elements": [
+            {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1},
+                                  {"type": "TIME", "price": 6.00, "step_size": 60},
+                                  {"type": "FLAT", "price": 5.00, "step_size": 1}]},
+            {"price_components": [{"type": "PARKING_TIME", "price": 60.00, "step_size": 60}]}]}},
+        token=op, expect=201)
+    await api("PUT", f"/admin/charge-points/{s.cp}/tariff", {"tariff_id": tariff["id"]}, token=op, expect=204)
+
+
+def iso_us(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def sub_millisecond_statuses_with_a_tariff_and_a_stop_sent_twice():
+    s = await site("SUBMS")
+    await priced(s)
+    token = await driver("subms")
+    uid = new_uid()
+    await add_card(token, uid)
+    t0 = minutes_ago(30).replace(microsecond=0)
+    async with connected(s) as cp:
+        tx = (await cp.send(call.StartTransaction(connector_id=1, id_tag=uid, meter_start=10_000, timestamp=iso(t0)))).transaction_id
+        # Charging and SuspendedEV 0.5 ms apart, then more changes with no timestamp at all
+        # (laddkoll's receive times), as the widely used simulator sends them.
+        at = t0 + timedelta(seconds=5)
+        await cp.send(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging", timestamp=iso_us(at)))
+        await cp.send(call.StatusNotification(connector_id=1, error_code="NoError", status="SuspendedEV", timestamp=iso_us(at + timedelta(microseconds=500))))
+        for state in ["Charging", "SuspendedEV", "Charging", "SuspendedEV"]:
+            await cp.send(call.StatusNotification(connector_id=1, error_code="NoError", status=state))
+        live = await get(f"/sessions/{tx}", token)
+        equal(live["status"], "active", "live session")
+        stop = call.StopTransaction(meter_stop=14_000, timestamp=iso(minutes_ago(0)), transaction_id=tx)
+        first = await cp.send(stop)  # a CALLERROR would raise here
+        second = await cp.send(stop)  # the charger resends after a lost answer
+        check(first is not None and second is not None, "both stops answered")
+        done = await get(f"/sessions/{tx}", token)
+        equal((done["status"], done["energy_wh"]), ("finished", 4_000), "the stop is stored")
+        equal(done["cost"]["state"], "priced", f"priced, not held: {done['cost']}")
+        check(done["cost"]["excl_vat"] >= 800 + 500, f"4 kWh at 2 kr plus the start fee: {done['cost']}")
+        listed = await get("/sessions", token)
+        equal([x["id"] for x in listed["items"]], [tx], "stored once")
+
+
+async def authorize_answers_from_the_card_and_any_ci_string_tag_is_a_card():
+    s = await site("CITAG")
+    token = await driver("citag")
+    tag = f"TAG-{RUN}"  # not hex: any CiString20 is an idTag
+    await add_card(token, tag)
+    async with connected(s) as cp:
+        ok = await cp.send(call.Authorize(id_tag=tag.lower()))
+        equal(ok.id_tag_info["status"], "Accepted", "a CiString tag matches case-insensitively")
+        first = await cp.send(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0, timestamp=iso(minutes_ago(2))))
+        equal(first.id_tag_info["status"], "Accepted", "first start")
+        again = await cp.send(call.Authorize(id_tag=tag))
+        equal(again.id_tag_info["status"], "Accepted", "Authorize while charging (never ConcurrentTx)")
+        second = await cp.send(call.StartTransaction(connector_id=2, id_tag=tag, meter_start=0, timestamp=iso(minutes_ago(1))))
+        equal(second.id_tag_info["status"], "ConcurrentTx", "ConcurrentTx only in StartTransaction")
+        for t in (first.transaction_id, second.transaction_id):
+            await cp.send(call.StopTransaction(meter_stop=100, timestamp=iso(minutes_ago(0)), transaction_id=t))
+
+
+async def core_configuration_operations_from_the_operator_api():
+    s = await site("CONF")
+    op = await operator()
+    async with connected(s) as cp:
+        _, got = await api("POST", f"/admin/charge-points/{s.cp}/get-configuration", {"keys": ["HeartbeatInterval", "AuthorizationKey", "Nope"]}, token=op, expect=200)
+        keys = {k["key"]: k["value"] for k in got["response"]["configurationKey"]}
+        equal(keys, {"HeartbeatInterval": "300", "AuthorizationKey": "[redacted]"}, "configuration, secret redacted")
+        equal(got["response"]["unknownKey"], ["Nope"], "unknown keys")
+        _, changed = await api("POST", f"/admin/charge-points/{s.cp}/change-configuration", {"key": "HeartbeatInterval", "value": "120"}, token=op, expect=200)
+        equal(changed["status"], "Accepted", "ChangeConfiguration")
+        _, cleared = await api("POST", f"/admin/charge-points/{s.cp}/clear-cache", token=op, expect=200)
+        equal(cleared["status"], "Accepted", "ClearCache")
+        _, dt = await api("POST", f"/admin/charge-points/{s.cp}/data-transfer", {"vendor_id": "se.laddkoll", "message_id": "ping", "data": "x"}, token=op, expect=200)
+        equal((dt["status"], dt["response"].get("data")), ("Accepted", "pong:x"), "DataTransfer")
+        equal(cp.config_requests, [
+            ("GetConfiguration", ["HeartbeatInterval", "AuthorizationKey", "Nope"]),
+            ("ChangeConfiguration", "HeartbeatInterval", "120"),
+            ("ClearCache",),
+            ("DataTransfer", "se.laddkoll", "ping", "x"),
+        ], "what the charger received")
+
+
+async def key_rotation_is_sent_with_change_configuration():
+    s = await site("ROT")
+    op = await operator()
+    async with connected(s) as cp:
+        cp.reject_key_change = True
+        await api("POST", f"/admin/charge-points/{s.cp}/rotate-key", token=op, expect=409)
+        equal((await cp.send(call.Heartbeat())) is not None, True, "still connected after a refused key")
+        cp.reject_key_change = False
+        _, rotated = await api("POST", f"/admin/charge-points/{s.cp}/rotate-key", token=op, expect=200)
+        equal(rotated["password"], cp.authorization_key, "the charger got the new key")
+        equal(rotated["delivered"], "charger", "delivered by ChangeConfiguration")
+
+        async def closed():
+            try:
+                await cp.send(call.Heartbeat())
+            except Exception:  # noqa: BLE001 - closed by the server
+                return True
+            return False
+
+        await poll("the old-key connection closed", closed, lambda c: c, timeout=5.0)
+    try:
+        ws = await open_ws(s.cp, s.key)
+    except Exception as e:  # noqa: BLE001
+        equal(refused_status(e), 401, "the old key is refused")
+    else:
+        await ws.close()
+        raise Failure("the old key still connects")
+    s.key = rotated["password"]
+    async with connected(s) as cp:
+        equal((await cp.send(call.Authorize(id_tag=new_uid()))).id_tag_info["status"], "Invalid", "new key connects")
+
+
+async def a_command_to_a_charger_that_disconnects_fails_at_once():
+    s = await site("DROP")
+    op = await operator()
+    async with connected(s) as cp:
+        cp.drop_on_reset = True
+        # 503 (offline) is only answered when the disconnect ends the call; waiting for the
+        # server's call timeout would answer 504.
+        status_code, body = await api("POST", f"/admin/charge-points/{s.cp}/reset", {"type": "Soft"}, token=op)
+        equal(status_code, 503, f"offline, not a timeout: {body}")
+        equal(cp.config_requests, [("Reset", "Soft")], "the charger got the call")
+
+
+async def operators_end_sessions_a_charger_never_stops():
+    s = await site("OPS")
+    other = await site("OPS2")
+    op = await operator()
+    token = await driver("ops")
+    me = await get("/me", token)
+    uid, spare = new_uid(), new_uid()
+    await add_card(token, uid)
+    await add_card(token, spare)
+    t0 = minutes_ago(60)
+    async with connected(s) as cp:
+        tx = (await cp.send(call.StartTransaction(connector_id=1, id_tag=uid, meter_start=2_000, timestamp=iso(t0)))).transaction_id
+        await cp.send(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[{
+            "timestamp": iso(t0 + timedelta(minutes=20)),
+            "sampledValue": [sample("6000", "Energy.Active.Import.Register", "Wh")]}]))
+    # The charger never comes back: after the stale time its session is listed for operators.
+    stale = await poll("a stale session", lambda: api("GET", "/admin/sessions/stale", token=op, expect=200),
+                       lambda r: any(x["id"] == tx for x in r[1]), timeout=10.0)
+    check(stale is not None, "listed")
+    async with connected(other) as cp2:
+        # The stale session no longer locks the driver out.
+        second = await cp2.send(call.StartTransaction(connector_id=1, id_tag=spare, meter_start=0, timestamp=iso(minutes_ago(1))))
+        equal(second.id_tag_info["status"], "Accepted", "the driver's other card while the first session is stale")
+        # Force-close the stale one: billed to its last reading, flagged, audited.
+        _, closed = await api("POST", f"/admin/sessions/{tx}/force-close", {"reason": "charger replaced"}, token=op, expect=200)
+        equal((closed["status"], closed["energy_wh"]), ("finished", 4_000), "force-closed at the last reading")
+        equal([f["flag"] for f in closed["flags"]], ["force_closed"], "flag")
+        _, events = await api("GET", "/admin/audit-events?action=session_force_closed", token=op, expect=200)
+        check(any(str(tx) in (e.get("reason") or "") for e in events["items"]), "audited")
+        # An operator stops the other session remotely; the charger reports the stop.
+        _, answer = await api("POST", f"/admin/sessions/{second.transaction_id}/stop", token=op, expect=202)
+        equal(answer["status"], "Accepted", "RemoteStopTransaction")
+        await asyncio.wait_for(cp2.stopped, OCPP_TIMEOUT)
+        await session_until(token, second.transaction_id, "finished")
+        # And starts one for the driver.
+        _, pending = await api("POST", f"/admin/charge-points/{other.cp}/remote-start", {"user_id": me["id"], "connector_id": 2}, token=op, expect=202)
+        started = await asyncio.wait_for(cp2.started, OCPP_TIMEOUT)
+        equal(started.transaction_id, pending["id"], "the charger's start is the operator's session")
+        await session_until(token, pending["id"], "active")
+
+
+async def operators_see_their_fleet():
+    s = await site("FLEET")
+    op = await operator()
+    async with connected(s) as cp:
+        await status(cp, 2, "Faulted", minutes_ago(0), error="GroundFailure")
+        one = await get(f"/admin/charge-points/{s.cp}", op)
+        equal((one["online"], one["vendor"], one["model"], one["firmware_version"]), (True, "InteropTest", "PyCharger-22", "2.1.0"), "boot details")
+        equal((one["connectors"][1]["status"], one["connectors"][1]["error_code"]), ("Faulted", "GroundFailure"), "connector error")
+        listed = await get(f"/admin/charge-points?location_id={s.location_id}&state=online", op)
+        equal([x["id"] for x in listed["items"]], [s.cp], "filtered fleet list")
+    await poll("offline in the fleet list", lambda: get(f"/admin/charge-points/{s.cp}", op), lambda c: c["online"] is False)
+
+
 SCENARIOS = [
     boot_status_and_location_view,
     rfid_authorize_accepted_and_refused,
@@ -719,6 +951,13 @@ SCENARIOS = [
     late_offline_stop_transaction,
     malformed_frames_get_callerrors,
     wrong_key_is_refused_before_the_upgrade,
+    sub_millisecond_statuses_with_a_tariff_and_a_stop_sent_twice,
+    authorize_answers_from_the_card_and_any_ci_string_tag_is_a_card,
+    core_configuration_operations_from_the_operator_api,
+    key_rotation_is_sent_with_change_configuration,
+    a_command_to_a_charger_that_disconnects_fails_at_once,
+    operators_end_sessions_a_charger_never_stops,
+    operators_see_their_fleet,
 ]
 
 
