@@ -86,8 +86,22 @@ pub async fn start_session(
         charge_point_id: cp,
         connector_id,
     } = body.into_inner();
+    let session_id = app_unlock(&state, me.id, cp, connector_id).await?;
+    Ok(HttpResponse::Accepted().json(StartAccepted {
+        id: session_id,
+        status: "pending",
+    }))
+}
+
+/// App unlock for a driver (the rules of `POST /sessions`, shared with the web portal): the
+/// new session's id, pending until the charger starts it.
+pub async fn app_unlock(
+    state: &State,
+    user: i64,
+    cp: String,
+    connector_id: i64,
+) -> Result<i64, ApiError> {
     let online = state.registry.get(&cp).is_some();
-    let user = me.id;
     let cp2 = cp.clone();
     // A pending start whose waiting task died with a restart must not block anyone.
     let stale =
@@ -188,12 +202,9 @@ pub async fn start_session(
             })
         })
         .await?;
-    let state = state.into_inner();
+    let state = state.clone().into_inner();
     actix_web::rt::spawn(remote_start(state, cp, connector_id, session_id, id_tag));
-    Ok(HttpResponse::Accepted().json(StartAccepted {
-        id: session_id,
-        status: "pending",
-    }))
+    Ok(session_id)
 }
 
 /// Sends RemoteStartTransaction and ends the session as failed on refusal or timeout.
@@ -264,7 +275,8 @@ pub async fn list_sessions(
     Ok(web::Json(page_of(&state, filter, page).await?))
 }
 
-async fn page_of(
+/// One page of sessions matching a filter, as views.
+pub async fn page_of(
     state: &State,
     filter: SessionFilter,
     page: crate::http::pagination::PageRequest,
@@ -283,7 +295,11 @@ async fn page_of(
 }
 
 /// Loads a session the caller may see: the driver's own, or any for an operator.
-async fn visible_session(state: &State, me: &AuthUser, id: i64) -> Result<SessionView, ApiError> {
+pub async fn visible_session(
+    state: &State,
+    me: &AuthUser,
+    id: i64,
+) -> Result<SessionView, ApiError> {
     let (user, operator) = (me.id, me.is_operator());
     state
         .db
@@ -420,8 +436,16 @@ pub async fn stop_session(
     me: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let user = me.id;
+    let (status, answer) = remote_stop(&state, me.id, id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(ChargerAnswer {
+        status,
+        response: answer,
+    }))
+}
+
+/// Remote stop of a driver's own active session (the rules of `POST /sessions/{id}/stop`,
+/// shared with the web portal): the charger's status and whole answer once it accepted.
+pub async fn remote_stop(state: &State, user: i64, id: i64) -> Result<(String, Value), ApiError> {
     // Only the session's driver may stop it.
     let session = state
         .db
@@ -484,10 +508,7 @@ pub async fn stop_session(
             format!("the charger answered {status}"),
         ));
     }
-    Ok(HttpResponse::Accepted().json(ChargerAnswer {
-        status,
-        response: answer,
-    }))
+    Ok((status, answer))
 }
 
 /// Filters for the operator's session list.
