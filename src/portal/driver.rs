@@ -958,14 +958,15 @@ async fn recommendations(cx: Cx) -> Page {
             let t = now();
             let mut forecasts = BTreeMap::new();
             for r in &recs.items {
-                if !forecasts.contains_key(&r.location.id) {
-                    let f = forecast::of_location(
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    forecasts.entry(r.location.id)
+                {
+                    slot.insert(forecast::of_location(
                         conn,
                         r.location.id,
                         forecast::DEFAULT_WINDOW_DAYS,
                         t,
-                    )?;
-                    forecasts.insert(r.location.id, f);
+                    )?);
                 }
             }
             Ok((recs, forecasts))
