@@ -108,6 +108,7 @@ pub fn build_app(
     .service(crate::health::metrics)
     .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api))
     .service(web::redirect("/docs", "/docs/"))
+    .configure(crate::portal::configure)
     .default_service(web::to(http::not_found))
     .wrap(http::json_errors())
     .wrap(actix_web::middleware::from_fn(http::metrics::record))

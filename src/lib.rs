@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod locations;
 pub mod ocpp;
+pub mod portal;
 pub mod recommend;
 pub mod simulate;
 

@@ -26,7 +26,8 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-async fn page_of(
+/// One page of audit events matching a filter, newest first.
+pub async fn page_of(
     state: &State,
     filter: EventFilter,
     query: PageQuery,

@@ -238,8 +238,13 @@ pub async fn release_session(
     op: Operator,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let operator = op.0.id;
+    release(&state, op.0.id, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Releases a held session and audits it (the rules of `POST /admin/sessions/{id}/release`,
+/// shared with the web portal).
+pub async fn release(state: &State, operator: i64, id: i64) -> Result<(), ApiError> {
     state
         .db
         .run(move |conn| {
@@ -256,8 +261,7 @@ pub async fn release_session(
                 Ok::<_, ApiError>(())
             })
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }
 
 /// The month to invoice.
@@ -277,7 +281,14 @@ pub async fn invoice_run(
     _op: Operator,
     body: web::Json<RunRequest>,
 ) -> Result<web::Json<RunReport>, ApiError> {
-    let period = body.into_inner().period;
+    Ok(web::Json(
+        run_invoices(&state, body.into_inner().period).await?,
+    ))
+}
+
+/// Runs invoicing for a month `YYYY-MM` with the configured series and seller (the rules of
+/// `POST /admin/invoice-runs`, shared with the web portal).
+pub async fn run_invoices(state: &State, period: String) -> Result<RunReport, ApiError> {
     invoicing::parse_period(&period)?;
     let config = state.config.clone();
     let report = state
@@ -293,7 +304,7 @@ pub async fn invoice_run(
             )
         })
         .await?;
-    Ok(web::Json(report))
+    Ok(report)
 }
 
 /// All invoices and credit notes (operator).
@@ -308,7 +319,8 @@ pub async fn admin_invoices(
     Ok(web::Json(invoice_page(&state, None, q.into_inner()).await?))
 }
 
-async fn invoice_page(
+/// One page of invoices: a driver's (`Some(user)`) or all (operator).
+pub async fn invoice_page(
     state: &State,
     user: Option<i64>,
     q: PageQuery,
@@ -388,7 +400,12 @@ pub async fn my_invoices(
     ))
 }
 
-async fn visible_invoice(state: &State, me: &AuthUser, id: i64) -> Result<InvoiceView, ApiError> {
+/// An invoice the caller may see: the driver's own, or any for an operator.
+pub async fn visible_invoice(
+    state: &State,
+    me: &AuthUser,
+    id: i64,
+) -> Result<InvoiceView, ApiError> {
     let (user, operator) = (me.id, me.is_operator());
     state
         .db

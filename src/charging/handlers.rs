@@ -85,14 +85,7 @@ pub async fn start_session(
         charge_point_id: cp,
         connector_id,
     } = body.into_inner();
-    let id = remote::request_start(
-        state.into_inner(),
-        Requester::Driver(me.id),
-        me.id,
-        cp,
-        connector_id,
-    )
-    .await?;
+    let id = remote::app_unlock(state.into_inner(), me.id, cp, connector_id).await?;
     Ok(HttpResponse::Accepted().json(StartAccepted {
         id,
         status: "pending",
@@ -116,7 +109,8 @@ pub async fn list_sessions(
     Ok(web::Json(page_of(&state, filter, page).await?))
 }
 
-async fn page_of(
+/// One page of sessions matching a filter, as views.
+pub async fn page_of(
     state: &State,
     filter: SessionFilter,
     page: crate::http::pagination::PageRequest,
@@ -135,7 +129,11 @@ async fn page_of(
 }
 
 /// Loads a session the caller may see: the driver's own, or any for an operator.
-async fn visible_session(state: &State, me: &AuthUser, id: i64) -> Result<SessionView, ApiError> {
+pub async fn visible_session(
+    state: &State,
+    me: &AuthUser,
+    id: i64,
+) -> Result<SessionView, ApiError> {
     let (user, operator) = (me.id, me.is_operator());
     state
         .db
@@ -250,18 +248,7 @@ pub async fn stop_session(
     me: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let user = me.id;
-    // Only the session's driver may stop it here; operators use /admin/sessions/{id}/stop.
-    let session = state
-        .db
-        .run(move |conn| {
-            queries::find_session(conn, id)?
-                .filter(|s| s.user_id == Some(user))
-                .ok_or_else(|| ApiError::not_found("session"))
-        })
-        .await?;
-    let answer = remote::request_stop(state.into_inner(), Requester::Driver(user), session).await?;
+    let answer = remote::driver_stop(state.into_inner(), me.id, id.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(answer))
 }
 

@@ -232,6 +232,35 @@ pub async fn request_start(
     Ok(session_id)
 }
 
+/// App unlock for a driver (`POST /sessions`, the portal's start page): [`request_start`] for
+/// the driver themself.
+pub async fn app_unlock(
+    state: Arc<AppState>,
+    driver: i64,
+    cp: String,
+    connector_id: i64,
+) -> Result<i64, ApiError> {
+    request_start(state, Requester::Driver(driver), driver, cp, connector_id).await
+}
+
+/// A driver's stop of their own active session (`POST /sessions/{id}/stop`, the portal's stop
+/// button); another driver's session answers 404.
+pub async fn driver_stop(
+    state: Arc<AppState>,
+    driver: i64,
+    session_id: i64,
+) -> Result<ChargerAnswer, ApiError> {
+    let session = state
+        .db
+        .run(move |conn| {
+            queries::find_session(conn, session_id)?
+                .filter(|s| s.user_id == Some(driver))
+                .ok_or_else(|| ApiError::not_found("session"))
+        })
+        .await?;
+    request_stop(state, Requester::Driver(driver), session).await
+}
+
 /// Sends RemoteStartTransaction and ends the session as failed on refusal or timeout.
 async fn remote_start(
     state: Arc<AppState>,

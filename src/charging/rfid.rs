@@ -104,17 +104,22 @@ fn own_card(conn: &mut crate::db::DbConn, user_id: i64, id: i64) -> Result<RfidC
     responses((status = 200, body = Vec<CardView>), (status = 401, body = ErrorBody)))]
 #[get("/me/rfid-cards")]
 pub async fn list_cards(state: State, me: AuthUser) -> Result<web::Json<Vec<CardView>>, ApiError> {
+    Ok(web::Json(cards_of(&state, me.id).await?))
+}
+
+/// A driver's cards, oldest first.
+pub async fn cards_of(state: &State, user: i64) -> Result<Vec<CardView>, ApiError> {
     let cards = state
         .db
         .run(move |conn| {
             Ok(rfid_cards::table
-                .filter(rfid_cards::user_id.eq(me.id))
+                .filter(rfid_cards::user_id.eq(user))
                 .order(rfid_cards::id)
                 .select(RfidCard::as_select())
                 .load(conn)?)
         })
         .await?;
-    Ok(web::Json(cards.into_iter().map(Into::into).collect()))
+    Ok(cards.into_iter().map(Into::into).collect())
 }
 
 /// Registers a card. Uids are unique across all drivers.
@@ -130,7 +135,12 @@ pub async fn add_card(
     me: AuthUser,
     body: web::Json<NewCard>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let card = add(&state, me.id, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(card))
+}
+
+/// Registers a card for a driver (the rules of `POST /me/rfid-cards`, shared with the portal).
+pub async fn add(state: &State, user: i64, body: NewCard) -> Result<CardView, ApiError> {
     let uid = normalize_uid(&body.uid).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_uid",
@@ -156,7 +166,7 @@ pub async fn add_card(
                 let t = now();
                 let id: i64 = diesel::insert_into(rfid_cards::table)
                     .values((
-                        rfid_cards::user_id.eq(me.id),
+                        rfid_cards::user_id.eq(user),
                         rfid_cards::uid.eq(&uid),
                         rfid_cards::label.eq(&label),
                         rfid_cards::status.eq(ACTIVE),
@@ -166,7 +176,7 @@ pub async fn add_card(
                     .returning(rfid_cards::id)
                     .get_result(conn)?;
                 let event = crate::audit::NewEvent::user(
-                    Some(me.id),
+                    Some(user),
                     "rfid_card_added",
                     crate::audit::SUCCESS,
                     None,
@@ -174,11 +184,11 @@ pub async fn add_card(
                 )
                 .because(format!("card {}", mask_uid(&uid)));
                 crate::audit::record(conn, &event)?;
-                own_card(conn, me.id, id)
+                own_card(conn, user, id)
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(CardView::from(card)))
+    Ok(CardView::from(card))
 }
 
 /// Relabels, blocks or unblocks a card.
@@ -192,7 +202,17 @@ pub async fn update_card(
     id: web::Path<i64>,
     body: web::Json<CardPatch>,
 ) -> Result<web::Json<CardView>, ApiError> {
-    let body = body.into_inner();
+    let card = update(&state, me.id, id.into_inner(), body.into_inner()).await?;
+    Ok(web::Json(card))
+}
+
+/// Relabels, blocks or unblocks a driver's card (the rules of `PATCH /me/rfid-cards/{id}`).
+pub async fn update(
+    state: &State,
+    user: i64,
+    id: i64,
+    body: CardPatch,
+) -> Result<CardView, ApiError> {
     let new_label = body.label.as_deref().map(label).transpose()?;
     let status = match body.status.as_deref() {
         None => None,
@@ -204,12 +224,11 @@ pub async fn update_card(
             ))
         }
     };
-    let id = id.into_inner();
     let card = state
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let card = own_card(conn, me.id, id)?;
+                let card = own_card(conn, user, id)?;
                 if let Some(l) = &new_label {
                     diesel::update(rfid_cards::table.find(id))
                         .set(rfid_cards::label.eq(l))
@@ -221,7 +240,7 @@ pub async fn update_card(
                         .execute(conn)?;
                     if *s != card.status {
                         let event = crate::audit::NewEvent::user(
-                            Some(me.id),
+                            Some(user),
                             &format!(
                                 "rfid_card_{}",
                                 if s == BLOCKED { "blocked" } else { "unblocked" }
@@ -234,11 +253,11 @@ pub async fn update_card(
                         crate::audit::record(conn, &event)?;
                     }
                 }
-                own_card(conn, me.id, id)
+                own_card(conn, user, id)
             })
         })
         .await?;
-    Ok(web::Json(card.into()))
+    Ok(card.into())
 }
 
 /// Deletes a card; it is refused at chargers from then on.

@@ -99,29 +99,38 @@ impl FromRequest for AuthUser {
                     ));
                 }
             }
-            let id: i64 = claims.sub.parse().map_err(|_| invalid_token())?;
-            // The account must still exist, be active and not have revoked its tokens.
-            let user = state
-                .db
-                .run(move |conn| Ok(users::find(conn, id)?))
-                .await?
-                .ok_or_else(invalid_token)?;
-            if user.token_version != claims.ver || user.status == users::DELETED {
-                return Err(invalid_token());
-            }
-            if user.status == users::BLOCKED {
-                return Err(ApiError::forbidden(
-                    "account_blocked",
-                    "this account is blocked; contact the operator",
-                ));
-            }
-            Ok(AuthUser {
-                id,
-                role: user.role,
-                via_cookie,
-            })
+            account_of(&state, &claims, via_cookie).await
         })
     }
+}
+
+/// The account behind verified access-token claims: it must still exist, be active and not
+/// have revoked its tokens. Shared by the extractor above and the web portal.
+pub async fn account_of(
+    state: &AppState,
+    claims: &crate::auth::tokens::AccessClaims,
+    via_cookie: bool,
+) -> Result<AuthUser, ApiError> {
+    let id: i64 = claims.sub.parse().map_err(|_| invalid_token())?;
+    let user = state
+        .db
+        .run(move |conn| Ok(users::find(conn, id)?))
+        .await?
+        .ok_or_else(invalid_token)?;
+    if user.token_version != claims.ver || user.status == users::DELETED {
+        return Err(invalid_token());
+    }
+    if user.status == users::BLOCKED {
+        return Err(ApiError::forbidden(
+            "account_blocked",
+            "this account is blocked; contact the operator",
+        ));
+    }
+    Ok(AuthUser {
+        id,
+        role: user.role,
+        via_cookie,
+    })
 }
 
 /// A signed-in operator; drivers get 403.

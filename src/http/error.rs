@@ -100,7 +100,8 @@ impl ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
 
-    fn code(&self) -> &str {
+    /// The stable snake_case code of the answer.
+    pub fn code(&self) -> &str {
         match self {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }

@@ -91,7 +91,8 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
             .headers()
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+            .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+        // JSON errors are already in shape; HTML ones are the web portal's own error pages.
         if is_json {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }

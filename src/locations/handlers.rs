@@ -73,6 +73,12 @@ pub async fn find_locations(
     _me: AuthUser,
     q: web::Query<NearQuery>,
 ) -> Result<web::Json<Vec<LocationView>>, ApiError> {
+    Ok(web::Json(near(&state, q.into_inner()).await?))
+}
+
+/// Locations within a radius, nearest first (the rules of `GET /locations`, shared with the
+/// web portal).
+pub async fn near(state: &State, q: NearQuery) -> Result<Vec<LocationView>, ApiError> {
     let radius = q.radius_km.unwrap_or(5.0);
     let lat_ok = q.lat.is_finite() && (-90.0..=90.0).contains(&q.lat);
     let lon_ok = q.lon.is_finite() && (-180.0..=180.0).contains(&q.lon);
@@ -89,7 +95,7 @@ pub async fn find_locations(
         ));
     }
     let center = (q.lat, q.lon);
-    let views = state
+    state
         .db
         .run(move |conn| {
             let (lat, lon) = bounding_box(center, radius);
@@ -105,8 +111,7 @@ pub async fn find_locations(
             found.truncate(100);
             load_views(conn, found, now())
         })
-        .await?;
-    Ok(web::Json(views))
+        .await
 }
 
 /// One location with its charge points, connectors and live status.
@@ -125,16 +130,19 @@ pub async fn get_location(
     _me: AuthUser,
     id: web::Path<i64>,
 ) -> Result<web::Json<LocationView>, ApiError> {
-    let id = id.into_inner();
-    let view = state
+    Ok(web::Json(location(&state, id.into_inner()).await?))
+}
+
+/// One location with its charge points, connectors and live status.
+pub async fn location(state: &State, id: i64) -> Result<LocationView, ApiError> {
+    state
         .db
         .run(move |conn| {
             let location =
                 queries::find_location(conn, id)?.ok_or_else(|| ApiError::not_found("location"))?;
             Ok(load_views(conn, vec![(location, None)], now())?.remove(0))
         })
-        .await?;
-    Ok(web::Json(view))
+        .await
 }
 
 /// Creates a location (operator).

@@ -64,7 +64,28 @@ pub async fn put_preferences(
     me: AuthUser,
     body: web::Json<PreferencesBody>,
 ) -> Result<web::Json<PreferencesBody>, ApiError> {
-    let body = body.into_inner();
+    Ok(web::Json(save(&state, me.id, body.into_inner()).await?))
+}
+
+/// A driver's preferences, defaults when never set.
+pub async fn preferences_of(state: &State, user: i64) -> Result<PreferencesBody, ApiError> {
+    let row = state
+        .db
+        .run(move |conn| Ok(queries::find_preferences(conn, user)?))
+        .await?;
+    Ok(row
+        .as_ref()
+        .map(PreferencesBody::from_row)
+        .unwrap_or_default())
+}
+
+/// Validates and stores a driver's preferences (the rules of `PUT /me/preferences`, shared
+/// with the web portal).
+pub async fn save(
+    state: &State,
+    user: i64,
+    body: PreferencesBody,
+) -> Result<PreferencesBody, ApiError> {
     body.validate()?;
     let stored = state
         .db
@@ -72,12 +93,12 @@ pub async fn put_preferences(
             write_tx(conn, |conn| {
                 let existing = queries::existing_location_ids(conn, &body.favourite_location_ids)?;
                 body.check_favourites_exist(&existing)?;
-                queries::save_preferences(conn, &body.to_row(me.id, now()))?;
+                queries::save_preferences(conn, &body.to_row(user, now()))?;
                 Ok(body)
             })
         })
         .await?;
-    Ok(web::Json(stored))
+    Ok(stored)
 }
 
 /// The signed-in driver's recommendations from the newest complete nightly batch, best first.
