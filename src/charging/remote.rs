@@ -365,6 +365,19 @@ pub async fn request_stop(
     Ok(answer)
 }
 
+/// 404 unless the charge point is registered.
+async fn ensure_charge_point(state: &AppState, cp: &str) -> Result<(), ApiError> {
+    let lookup = cp.to_string();
+    state
+        .db
+        .run(move |conn| {
+            places::find_charge_point(conn, &lookup)?
+                .ok_or_else(|| ApiError::not_found("charge point"))
+        })
+        .await
+        .map(drop)
+}
+
 /// Sends a command to a charger for an operator, audited with the payload (secrets redacted)
 /// and the answer.
 pub async fn send_command(
@@ -373,14 +386,7 @@ pub async fn send_command(
     cp: String,
     command: Command,
 ) -> Result<ChargerAnswer, ApiError> {
-    let lookup = cp.clone();
-    state
-        .db
-        .run(move |conn| {
-            places::find_charge_point(conn, &lookup)?
-                .ok_or_else(|| ApiError::not_found("charge point"))
-        })
-        .await?;
+    ensure_charge_point(state, &cp).await?;
     let result = state
         .registry
         .send(&cp, &command, state.config.ocpp_call_timeout)
@@ -462,14 +468,7 @@ pub async fn rotate_key(
     cp: String,
     manual: bool,
 ) -> Result<(String, KeyDelivery), ApiError> {
-    let lookup = cp.clone();
-    state
-        .db
-        .run(move |conn| {
-            places::find_charge_point(conn, &lookup)?
-                .ok_or_else(|| ApiError::not_found("charge point"))
-        })
-        .await?;
+    ensure_charge_point(state, &cp).await?;
     let key = new_charger_key();
     let old_link = state.registry.get(&cp);
     let delivery = if manual {
