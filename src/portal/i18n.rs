@@ -84,6 +84,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("login.have", "Already have an account?", "Har du redan ett konto?"),
     ("error.title", "Something went wrong", "Något gick fel"),
     ("back", "Back", "Tillbaka"),
+    ("refresh.title", "Signing you in again…", "Loggar in dig igen…"),
+    ("refresh.manual", "Continue to sign in", "Fortsätt till inloggningen"),
     ("home.none", "You are not charging right now.", "Du laddar inte just nu."),
     ("home.find", "Find a charger near you, or scan the QR code on the charger.", "Hitta en laddare nära dig, eller skanna QR-koden på laddaren."),
     ("home.recent", "Recent sessions", "Senaste sessionerna"),

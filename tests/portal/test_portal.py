@@ -423,13 +423,13 @@ def main():
     # The demo driver: months of history, recommendations with occupancy charts.
     demo = CREDENTIALS["driver"]
     sign_in(demo["email"], demo["password"])
-    visit("home-live", "/")
+    visit("demo-home", "/")
     visit("recommendations", "/recommendations")
     charts = driver.find_elements(By.CSS_SELECTOR, ".rec svg.heat")
     check(len(charts) > 0, "recommendations come with occupancy charts")
     check(driver.find_elements(By.CSS_SELECTOR, ".rec rect.sug"), "the chart marks the suggested hour")
-    visit("history", "/history")
-    visit("invoices", "/invoices")
+    visit("demo-history", "/history")
+    visit("demo-invoices", "/invoices")
     sign_out()
     say(f"sessions {first} and {second}; screenshots in {SHOTS}")
 
