@@ -103,7 +103,7 @@ PORTAL_BASE_URL="http://127.0.0.1:$port" PORTAL_CREDENTIALS="$TMP/demo-credentia
 if [ -n "${PORTAL_DOCS:-}" ]; then
     mkdir -p docs/portal
     for shot in session-live-phone start-phone history-desktop recommendations-desktop \
-        location-desktop operator-held-desktop; do
+        demo-location-desktop operator-held-desktop; do
         cp "$SHOTS/$shot.png" "docs/portal/$shot.png"
     done
     say "README images refreshed in docs/portal/"
