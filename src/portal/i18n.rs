@@ -124,6 +124,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("locations.lon", "Longitude", "Longitud"),
     ("locations.radius", "Radius (km)", "Radie (km)"),
     ("locations.search", "Search", "Sök"),
+    ("locations.here", "Use my location", "Använd min position"),
     ("locations.none", "No chargers within this radius.", "Inga laddare inom denna radie."),
     ("locations.free", "free connectors", "lediga uttag"),
     ("locations.km", "km away", "km bort"),

@@ -29,7 +29,26 @@
     });
 })();
 
-// (2) Live session values without a reload. Polls the page's own JSON endpoint
+// (2) "Use my location" on the search form fills in the browser's position.
+(function () {
+  "use strict";
+  var button = document.querySelector("[data-geolocate]");
+  if (!button || !navigator.geolocation) {
+    return;
+  }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      document.getElementById("lat").value = pos.coords.latitude.toFixed(5);
+      document.getElementById("lon").value = pos.coords.longitude.toFixed(5);
+      button.form.submit();
+    }, function () {
+      button.disabled = true;
+    });
+  });
+})();
+
+// (3) Live session values without a reload. Polls the page's own JSON endpoint
 // once a second and writes the formatted values into the elements marked data-field; when the
 // session changes state (pending → active, active → finished) the page reloads to show it.
 (function () {
