@@ -143,6 +143,7 @@ impl DemoReport {
         let c = &self.credentials;
         format!(
             "\n=== laddkoll demo: {what} ===\n\
+             web portal:        http://{host}/\n\
              API docs:          http://{host}/docs/\n\
              operator email:    {}\n\
              operator password: {}\n\
@@ -382,7 +383,10 @@ fn charge_point_id(site: &Site, n: usize) -> String {
     format!("{CHARGE_POINT_PREFIX}{}-{}", site.code, n + 1)
 }
 
-/// The tariffs, in [`Kind::tariff`] order. Prices excl. VAT; 25 % VAT.
+/// The tariffs, in [`Kind::tariff`] order. Prices excl. VAT; 25 % VAT. As such places price
+/// charging: AC at work and in streets and garages by energy only (cheaper off-peak; a garage's
+/// own parking fee is the garage's business, not the charging bill), DC fast chargers by energy
+/// with an idle fee per hour connected after charging, so the bay is freed.
 fn tariffs() -> [Value; 4] {
     let weekdays = json!(["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]);
     [
@@ -392,13 +396,9 @@ fn tariffs() -> [Value; 4] {
             {"price_components": [{"type": "ENERGY", "price": 1.90, "step_size": 1}]}
         ]}}),
         json!({"name": "AC gata", "vat_rate": 25, "tariff": {"currency": "SEK", "elements": [
-            {"price_components": [{"type": "ENERGY", "price": 2.20, "step_size": 1},
-                                  {"type": "TIME", "price": 2.00, "step_size": 60}],
+            {"price_components": [{"type": "ENERGY", "price": 2.20, "step_size": 1}],
              "restrictions": {"start_time": "21:00", "end_time": "09:00"}},
-            {"price_components": [{"type": "ENERGY", "price": 2.80, "step_size": 1},
-                                  {"type": "TIME", "price": 2.00, "step_size": 60}]},
-            {"price_components": [{"type": "PARKING_TIME", "price": 20.00, "step_size": 60}],
-             "restrictions": {"start_time": "08:00", "end_time": "20:00"}}
+            {"price_components": [{"type": "ENERGY", "price": 2.80, "step_size": 1}]}
         ]}}),
         json!({"name": "DC snabb 50 kW", "vat_rate": 25, "tariff": {"currency": "SEK", "elements": [
             {"price_components": [{"type": "ENERGY", "price": 3.90, "step_size": 1},

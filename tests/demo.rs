@@ -95,6 +95,15 @@ async fn the_printed_driver_sees_priced_sessions_invoices_and_recommendations() 
         assert!(state == "priced" || state == "billed", "{s}");
         assert!(s["cost"]["total"].as_i64().unwrap() > 0, "{s}");
         assert!(s["energy_wh"].as_i64().unwrap() > 0, "{s}");
+        // AC at work and in the garage next to it bills energy only: a day at work parked at a
+        // charger costs no parking fee.
+        if ["DEMO-KST-1", "DEMO-KGA-1"].contains(&s["charge_point_id"].as_str().unwrap()) {
+            let lines = s["cost"]["details"]["lines"].as_array().unwrap();
+            assert!(
+                lines.iter().all(|l| l["kind"] == "energy"),
+                "an AC session pays for energy only: {s}"
+            );
+        }
     }
     // Both kinds of places: the AC work garage in the mornings and DC fast charging.
     let at = |prefix: &str| {
@@ -365,4 +374,35 @@ async fn serve_demo_prints_credentials_that_work() {
     }
     let docs = client.get(&printed["API docs"]).send().await.unwrap();
     assert_eq!(docs.status(), 200);
+
+    // The printed portal URL and the driver's login work in the web portal.
+    assert_eq!(printed["web portal"], format!("{base}/"));
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let login = browser
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"form_token\" value=\"";
+    let at = login.find(marker).expect("the sign-in form") + marker.len();
+    let token = login[at..].split('"').next().unwrap();
+    let home = browser
+        .post(format!("{base}/login"))
+        .form(&[
+            ("form_token", token),
+            ("email", printed["driver email"].as_str()),
+            ("password", printed["driver password"].as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.url().path(), "/");
+    assert!(home.text().await.unwrap().contains("action=\"/logout\""));
 }

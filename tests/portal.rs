@@ -336,3 +336,110 @@ async fn costs_read_in_the_visitors_language_with_swedish_money_format() {
         "{csv}"
     );
 }
+
+#[actix_rt::test]
+async fn an_expired_sign_in_is_renewed_through_the_api_refresh() {
+    let app = spawn_app().await;
+    app.register("anna@example.se").await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (_, _, login) = page(&client, &format!("{}/login", app.base)).await;
+    let res = client
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("form_token", hidden(&login, "form_token").as_str()),
+            ("email", "anna@example.se"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let csrf = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find_map(|c| c.strip_prefix("laddkoll_csrf="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("csrf cookie");
+    // The access token is no longer good (as after its 15 minutes).
+    let url: reqwest::Url = app.base.parse().unwrap();
+    jar.add_cookie_str("laddkoll_access=expired; Path=/", &url);
+    let (status, _, body) = page(&client, &format!("{}/history?cursor=5", app.base)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("data-refresh=\"/api/v1/auth/refresh\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("data-next=\"&#x2f;history?cursor=5\""),
+        "{body}"
+    );
+    // What the page's script does: the API's cookie-mode refresh with the CSRF header.
+    let renewed = client
+        .post(app.api("/auth/refresh"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renewed.status().as_u16(), 200);
+    let (status, _, _) = page(&client, &format!("{}/history", app.base)).await;
+    assert_eq!(status, 200, "signed in again");
+}
+
+#[actix_rt::test]
+async fn starting_at_an_offline_charger_says_so_in_the_visitors_language() {
+    let app = spawn_app().await;
+    app.site("CP-OFF").await;
+    let client = signed_in_driver(&app, "anna@example.se").await;
+    let (status, _, start) = page(&client, &format!("{}/c/CP-OFF/1", app.base)).await;
+    assert_eq!(status, 200, "{start}");
+    assert!(
+        start.contains("Offline"),
+        "the start page shows the charger offline"
+    );
+    let res = client
+        .post(format!("{}/start", app.base))
+        .header("accept-language", "sv")
+        .form(&[
+            ("csrf", hidden(&start, "csrf").as_str()),
+            ("charge_point_id", "CP-OFF"),
+            ("connector_id", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Laddaren är frånkopplad"), "{body}");
+    assert!(
+        body.contains("href=\"&#x2f;c&#x2f;CP-OFF&#x2f;1\""),
+        "a way back: {body}"
+    );
+    let (status, _, missing) = page(&client, &format!("{}/c/NO-SUCH/1", app.base)).await;
+    assert_eq!(status, 404);
+    assert!(missing.contains("Not found."));
+}
+
+/// The browser run needs Chromium, chromedriver, Python and npm; CI runs it through
+/// `.ci/run`. Here it runs only when asked, so `cargo test` stays fast and browser-free.
+#[test]
+fn the_portal_in_a_real_browser() {
+    if std::env::var_os("PORTAL_BROWSER_TESTS").is_none() {
+        eprintln!(
+            "skipped: the browser tests run with `bash tests/portal/run.sh` (headless Chromium, \
+             CI runs it); set PORTAL_BROWSER_TESTS=1 to run them from cargo test"
+        );
+        return;
+    }
+    let status = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/portal/run.sh"))
+        .status()
+        .expect("run tests/portal/run.sh");
+    assert!(status.success(), "tests/portal/run.sh failed");
+}

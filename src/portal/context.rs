@@ -39,6 +39,9 @@ pub struct Cx {
     csrf: Option<String>,
     /// The pre-sign-in form token, when the browser has one.
     form_token: Option<String>,
+    /// Not signed in, but the browser still holds a cookie-mode session whose access token
+    /// ran out: the page's script can renew it through `POST /api/v1/auth/refresh`.
+    can_refresh: bool,
 }
 
 impl FromRequest for Cx {
@@ -74,6 +77,7 @@ impl FromRequest for Cx {
                 None => (None, None),
             };
             let form_token = req.cookie(FORM_COOKIE).map(|c| c.value().to_string());
+            let can_refresh = user.is_none() && req.cookie(CSRF_COOKIE).is_some();
             Ok(Cx {
                 state,
                 req,
@@ -81,6 +85,7 @@ impl FromRequest for Cx {
                 user,
                 csrf,
                 form_token,
+                can_refresh,
             })
         })
     }
@@ -91,6 +96,8 @@ impl FromRequest for Cx {
 pub enum PageError {
     /// Not signed in: go to the sign-in page and come back to this path.
     SignIn(String),
+    /// The access token ran out: renew it in the browser, then come back to this path.
+    Refresh { lang: Lang, next: String },
     /// An error answer of the domain, shown in the visitor's language.
     Api {
         lang: Lang,
@@ -102,7 +109,7 @@ pub enum PageError {
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PageError::SignIn(_) => write!(f, "sign in first"),
+            PageError::SignIn(_) | PageError::Refresh { .. } => write!(f, "sign in first"),
             PageError::Api { error, .. } => write!(f, "{error}"),
         }
     }
@@ -112,6 +119,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::SignIn(_) => StatusCode::SEE_OTHER,
+            PageError::Refresh { .. } => StatusCode::OK,
             PageError::Api { error, .. } => error.status_code(),
         }
     }
@@ -119,6 +127,16 @@ impl ResponseError for PageError {
     fn error_response(&self) -> HttpResponse {
         match self {
             PageError::SignIn(next) => redirect(&format!("/login?next={}", encode(next))),
+            PageError::Refresh { lang, next } => {
+                let body = templates::render(
+                    "refresh.html",
+                    context! { lang => lang.code(), next, login => format!("/login?next={}", encode(next)) },
+                )
+                .unwrap_or_default();
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(body)
+            }
             PageError::Api { lang, error, back } => {
                 if let ApiError::Internal(detail) = error {
                     tracing::error!(error = %detail, "portal request failed");
@@ -200,11 +218,18 @@ impl Cx {
             .map_or_else(|| self.req.path().to_string(), |p| p.as_str().to_string())
     }
 
-    /// The signed-in user, or a redirect to sign in.
+    /// The signed-in user, or a redirect to sign in (or to renew an expired sign-in).
     pub fn signed_in(&self) -> Result<AuthUser, PageError> {
-        self.user
-            .clone()
-            .ok_or_else(|| PageError::SignIn(self.here()))
+        self.user.clone().ok_or_else(|| {
+            if self.can_refresh && self.req.method() == actix_web::http::Method::GET {
+                PageError::Refresh {
+                    lang: self.lang,
+                    next: local_path(Some(&self.here())),
+                }
+            } else {
+                PageError::SignIn(self.here())
+            }
+        })
     }
 
     /// The signed-in operator; a driver gets a 403 page.

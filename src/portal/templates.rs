@@ -15,6 +15,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("chart.html", include_str!("templates/chart.html")),
     ("cost.html", include_str!("templates/cost.html")),
     ("error.html", include_str!("templates/error.html")),
+    ("refresh.html", include_str!("templates/refresh.html")),
     ("login.html", include_str!("templates/login.html")),
     ("register.html", include_str!("templates/register.html")),
     ("home.html", include_str!("templates/home.html")),
