@@ -120,6 +120,11 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
 
 fn serve(demo: bool) -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    // SQLite is one instance only: a second `serve` on the same file stops here.
+    let _instance_lock = match crate::db::Backend::from_url(&config.database_url)? {
+        (crate::db::Backend::Sqlite, path) => Some(crate::cluster::lock_sqlite(&path)?),
+        _ => None,
+    };
     let db = open_database(&config)?;
     let bind = config.bind;
     let backend = db.backend();
@@ -135,13 +140,15 @@ fn serve(demo: bool) -> anyhow::Result<()> {
             ),
             None => None,
         };
+        crate::cluster::spawn(state.clone());
+        let instance = state.config.instance_id.clone();
         let server = actix_web::HttpServer::new(move || crate::build_app(state.clone()))
             .bind(bind)
             .with_context(|| format!("binding {bind} (LADDKOLL_BIND)"))?;
         if let Some(demo) = demo {
             println!("{}", demo.banner(bind));
         }
-        tracing::info!(%bind, ?backend, "laddkoll listening; API docs at http://{bind}/docs/");
+        tracing::info!(%bind, ?backend, %instance, "laddkoll listening; API docs at http://{bind}/docs/");
         server.run().await.context("serving")
     })
 }

@@ -51,6 +51,10 @@ pub struct Config {
     pub ocpp_call_timeout: Duration,
     /// How long an app-started session waits for the charger's StartTransaction.
     pub app_start_timeout: Duration,
+    /// This instance's id among several on one PostgreSQL (random per process by default).
+    pub instance_id: String,
+    /// How long an instance's heartbeat lease lasts; its chargers count as offline after it.
+    pub instance_lease: Duration,
     /// An active session is stale when its charger is offline and has sent nothing for this
     /// long: it is listed for operators and no longer counts as the driver's running session.
     pub stale_session_after: Duration,
@@ -108,6 +112,14 @@ where
                 value,
             }),
     }
+}
+
+/// A fresh instance id: `i-` and 12 random hex digits, new for every process.
+fn random_instance_id() -> String {
+    let mut bytes = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("i-{hex}")
 }
 
 fn seconds(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
@@ -174,6 +186,8 @@ impl Config {
             ocpp_call_timeout: seconds("LADDKOLL_OCPP_CALL_TIMEOUT_SECS", 30)?,
             app_start_timeout: seconds("LADDKOLL_APP_START_TIMEOUT_SECS", 90)?,
             stale_session_after: seconds("LADDKOLL_STALE_SESSION_AFTER_SECS", 6 * 3600)?,
+            instance_id: var("LADDKOLL_INSTANCE_ID").unwrap_or_else(random_instance_id),
+            instance_lease: seconds("LADDKOLL_INSTANCE_LEASE_SECS", 15)?,
             ocpp_max_frame_bytes: parse("LADDKOLL_OCPP_MAX_FRAME_BYTES", 256 * 1024)?,
             invoice_series: var("LADDKOLL_INVOICE_SERIES").unwrap_or_else(|| "LK".into()),
             billing_timezone: parse("LADDKOLL_BILLING_TIMEZONE", chrono_tz::Europe::Stockholm)?,
@@ -214,6 +228,8 @@ impl Config {
             ocpp_call_timeout: Duration::from_secs(30),
             app_start_timeout: Duration::from_secs(90),
             stale_session_after: Duration::from_secs(6 * 3600),
+            instance_id: random_instance_id(),
+            instance_lease: Duration::from_secs(15),
             ocpp_max_frame_bytes: 256 * 1024,
             invoice_series: "LK".into(),
             billing_timezone: chrono_tz::Europe::Stockholm,

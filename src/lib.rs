@@ -10,6 +10,7 @@ pub mod auth;
 pub mod billing;
 pub mod charging;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod demo;

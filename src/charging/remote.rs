@@ -113,7 +113,8 @@ pub async fn request_start(
     cp: String,
     connector_id: i64,
 ) -> Result<i64, ApiError> {
-    let online = state.registry.get(&cp).is_some();
+    let local = state.registry.get(&cp).is_some();
+    let shared = crate::cluster::is_shared(&state);
     let stale_after = crate::ocpp::stale_after(&state);
     // A pending start whose waiting task died with a restart must not block anyone.
     let pending_for =
@@ -132,6 +133,8 @@ pub async fn request_start(
                     .ok_or_else(|| ApiError::not_found("charge point"))?;
                 let connector = places::find_connector(conn, &cp2, connector_id)?
                     .ok_or_else(|| ApiError::not_found("connector"))?;
+                // Connected here, or (several instances) to another instance.
+                let online = local || (shared && places::owner_of(conn, &cp2)?.is_some());
                 let refuse =
                     |conn: &mut DbConn, err: ApiError, reason: &str| -> Result<_, ApiError> {
                         audit_event(
@@ -275,10 +278,7 @@ async fn remote_start(
         id_tag,
         charging_profile: None,
     });
-    let outcome = state
-        .registry
-        .send(&cp, &command, state.config.ocpp_call_timeout)
-        .await;
+    let outcome = crate::cluster::send(&state, &cp, &command, state.config.ocpp_call_timeout).await;
     let failure = match outcome {
         Ok(answer) if answer.get("status").and_then(Value::as_str) == Some("Accepted") => {
             tokio::time::sleep(state.config.app_start_timeout).await;
@@ -328,10 +328,7 @@ pub async fn request_stop(
         .map_err(|_| ApiError::conflict("session_not_active", "not an OCPP transaction id"))?;
     let cp = session.charge_point_id.clone();
     let command = Command::RemoteStopTransaction(RemoteStopTransactionRequest { transaction_id });
-    let result = state
-        .registry
-        .send(&cp, &command, state.config.ocpp_call_timeout)
-        .await;
+    let result = crate::cluster::send(&state, &cp, &command, state.config.ocpp_call_timeout).await;
     let (outcome, reason) = match &result {
         Ok(a) if a.get("status").and_then(Value::as_str) == Some("Accepted") => {
             (audit::SUCCESS, format!("charger answered {a}"))
@@ -387,10 +384,7 @@ pub async fn send_command(
     command: Command,
 ) -> Result<ChargerAnswer, ApiError> {
     ensure_charge_point(state, &cp).await?;
-    let result = state
-        .registry
-        .send(&cp, &command, state.config.ocpp_call_timeout)
-        .await;
+    let result = crate::cluster::send(state, &cp, &command, state.config.ocpp_call_timeout).await;
     let (action, shown) = (command.action(), command.audit_payload());
     let reason = match &result {
         Ok(a) => format!("{action} {shown}: charger answered {}", redact_answer(a)),
@@ -474,7 +468,7 @@ pub async fn rotate_key(
     let delivery = if manual {
         KeyDelivery::Manual
     } else {
-        if old_link.is_none() {
+        if !crate::cluster::is_connected(state, &cp).await {
             return Err(ApiError::Unavailable(
                 "the charger is offline; rotate with ?manual=true to set a key configured by hand"
                     .into(),
@@ -518,10 +512,8 @@ pub async fn rotate_key(
             Ok(())
         })
         .await?;
-    // The connection authenticated with the old key ends; the charger reconnects with the new
-    // one (a newer connection made meanwhile is not touched).
-    if let Some(link) = old_link {
-        link.close().await;
-    }
+    // The connection authenticated with the old key ends, on whichever instance holds it; the
+    // charger reconnects with the new one.
+    crate::cluster::disconnect(state, &cp, old_link).await;
     Ok((key, delivery))
 }

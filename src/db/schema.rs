@@ -38,6 +38,25 @@ diesel::table! {
         created_at -> Timestamp,
         key_rotated_at -> Timestamp,
         tariff_id -> Nullable<BigInt>,
+        owner_instance -> Nullable<Text>,
+        connection_epoch -> BigInt,
+    }
+}
+
+diesel::table! {
+    charger_commands (id) {
+        id -> BigInt,
+        charge_point_id -> Text,
+        action -> Text,
+        payload -> Text,
+        requested_by -> Text,
+        target_instance -> Text,
+        status -> Text,
+        answer -> Nullable<Text>,
+        failure -> Nullable<Text>,
+        created_at -> Timestamp,
+        deadline_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
     }
 }
 
@@ -112,6 +131,15 @@ diesel::table! {
         local_start -> Timestamp,
         energy_wh -> BigInt,
         imported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -354,11 +382,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_id_tags,
     audit_events,
     charge_points,
+    charger_commands,
     charging_sessions,
     connectors,
     driver_preferences,
     external_refs,
     imported_sessions,
+    instances,
     invoice_lines,
     invoice_series,
     invoices,

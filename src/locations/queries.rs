@@ -238,6 +238,76 @@ pub fn set_key_hash(
         .execute(conn)
 }
 
+/// Records a charger's new live connection on `instance`: online, a new connection epoch
+/// (returned), and this instance as its owner. A later connection, on any instance, gets a
+/// higher epoch.
+pub fn claim_connection(
+    conn: &mut DbConn,
+    id: &str,
+    instance: &str,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    diesel::update(charge_points::table.find(id))
+        .set((
+            charge_points::online.eq(true),
+            charge_points::connected_at.eq(Some(now)),
+            charge_points::last_seen_at.eq(Some(now)),
+            charge_points::owner_instance.eq(Some(instance)),
+            charge_points::connection_epoch.eq(charge_points::connection_epoch + 1),
+        ))
+        .returning(charge_points::connection_epoch)
+        .get_result(conn)
+}
+
+/// Marks a charger offline when its connection `epoch` on `instance` ended, unless it has
+/// connected again since (to this or another instance): only the current epoch's owner may.
+pub fn release_connection(
+    conn: &mut DbConn,
+    id: &str,
+    instance: &str,
+    epoch: i64,
+) -> QueryResult<bool> {
+    diesel::update(
+        charge_points::table
+            .find(id)
+            .filter(charge_points::owner_instance.eq(instance))
+            .filter(charge_points::connection_epoch.eq(epoch)),
+    )
+    .set(charge_points::online.eq(false))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// The instance holding a charger's live connection, if it is online.
+pub fn owner_of(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
+    charge_points::table
+        .find(id)
+        .filter(charge_points::online.eq(true))
+        .select(charge_points::owner_instance)
+        .first::<Option<String>>(conn)
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Marks offline the chargers held by instances whose heartbeat lease (each instance's own)
+/// has expired at `now`, or that never had one; returns how many.
+pub fn release_expired_owners(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    use crate::db::schema::instances;
+    let alive = instances::table
+        .filter(instances::expires_at.ge(now))
+        .select(instances::id.nullable());
+    diesel::update(
+        charge_points::table
+            .filter(charge_points::online.eq(true))
+            .filter(charge_points::owner_instance.is_not_null())
+            .filter(diesel::dsl::not(
+                charge_points::owner_instance.eq_any(alive),
+            )),
+    )
+    .set(charge_points::online.eq(false))
+    .execute(conn)
+}
+
 /// Marks a charge point connected or disconnected.
 pub fn set_online(
     conn: &mut DbConn,

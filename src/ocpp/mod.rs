@@ -135,24 +135,26 @@ pub async fn connect(
     }
     let client = client_addr(&req, state.config.trust_proxy);
     let id = cp.clone();
-    state
+    let instance = state.config.instance_id.clone();
+    let epoch = state
         .db
         .write(move |conn| {
             let t = now();
             let mut event = NewEvent::user(None, "charger_connected", audit::SUCCESS, client, t);
             event.actor = format!("charger:{id}");
             event.charge_point_id = Some(id.clone());
-            crate::db::write_tx(conn, |conn| {
-                places::set_online(conn, &id, true, t)?;
-                audit::record(conn, &event)
-            })?;
-            Ok(())
+            Ok(crate::db::write_tx(conn, |conn| {
+                let epoch = places::claim_connection(conn, &id, &instance, t)?;
+                audit::record(conn, &event)?;
+                Ok::<_, diesel::result::Error>(epoch)
+            })?)
         })
         .await?;
     let max = state.config.ocpp_max_frame_bytes;
     actix_web::rt::spawn(run(
         state.into_inner(),
         cp,
+        epoch,
         link,
         stream
             .max_frame_size(max)
@@ -165,6 +167,7 @@ pub async fn connect(
 async fn run(
     state: Arc<AppState>,
     cp: String,
+    epoch: i64,
     link: Arc<Link>,
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
@@ -226,11 +229,16 @@ async fn run(
     link.close().await;
     if state.registry.unregister(&cp, link.conn_id) {
         let id = cp.clone();
+        let instance = state.config.instance_id.clone();
         let _ = state
             .db
             .write(move |conn| {
                 let t = now();
-                places::set_online(conn, &id, false, t)?;
+                // Only the owner of this connection's epoch: a charger that has reconnected
+                // meanwhile (here or to another instance) stays online.
+                if !places::release_connection(conn, &id, &instance, epoch)? {
+                    return Ok(());
+                }
                 let mut event =
                     NewEvent::user(None, "charger_disconnected", audit::SUCCESS, None, t);
                 event.actor = format!("charger:{id}");

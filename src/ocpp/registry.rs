@@ -13,7 +13,8 @@ use super::commands::Command;
 use super::frames;
 
 /// Why a call to a charger did not get an answer.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CallFailure {
     #[error("the charger is not connected")]
     Offline,

@@ -99,7 +99,22 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .with_test_writer()
         .try_init();
     let db = TestDb::new();
-    let mut config = Config::for_database(&db.url);
+    let (base, client, state) = start_instance(&db.url, adjust).await;
+    TestApp {
+        base,
+        client,
+        state,
+        db,
+    }
+}
+
+/// Starts one more instance of the app on an existing database (several instances on one
+/// PostgreSQL): its base URL, an HTTP client and its state.
+pub async fn start_instance(
+    url: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> (String, reqwest::Client, Arc<AppState>) {
+    let mut config = Config::for_database(url);
     adjust(&mut config);
     let pool = Db::connect(&config.database_url, config.db_pool_size).expect("open database");
     pool.migrate().expect("migrate");
@@ -113,15 +128,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("listen")
         .run();
     actix_rt::spawn(server);
-    TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
+    (
+        format!("http://127.0.0.1:{port}"),
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
         state,
-        db,
-    }
+    )
 }
 
 /// A response's status and JSON body (Null when the body is empty or not JSON).
