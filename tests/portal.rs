@@ -545,3 +545,50 @@ async fn an_operator_releases_a_held_session_and_the_next_run_invoices_it() {
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
 }
+
+#[actix_rt::test]
+async fn the_session_page_follows_an_unlock_from_pending_to_refused_with_the_reason() {
+    let app = spawn_app().await;
+    let site = app.site("CP-UNLOCK").await;
+    let mut c = app.charger(&site).await;
+    let client = signed_in_driver(&app, "anna@example.se").await;
+    let (_, _, start) = page(&client, &format!("{}/c/CP-UNLOCK/1", app.base)).await;
+    let res = client
+        .post(format!("{}/start", app.base))
+        .form(&[
+            ("csrf", hidden(&start, "csrf").as_str()),
+            ("charge_point_id", "CP-UNLOCK"),
+            ("connector_id", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let session = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(session.starts_with("/sessions/"), "{session}");
+    let (_, _, pending) = page(&client, &format!("{}{session}", app.base)).await;
+    assert!(pending.contains("data-status=\"pending\""), "{pending}");
+    assert!(
+        pending.contains("Waiting for the charger to start"),
+        "{pending}"
+    );
+    let (_, _, live) = page(&client, &format!("{}{session}/live", app.base)).await;
+    assert!(live.contains("\"status\":\"pending\""), "{live}");
+
+    let (id, action, _) = c.server_call().await;
+    assert_eq!(action, "RemoteStartTransaction");
+    c.respond(&id, json!({"status": "Rejected"})).await;
+    let mut failed = String::new();
+    for _ in 0..200 {
+        let (_, _, body) = page(&client, &format!("{}{session}", app.base)).await;
+        if body.contains("data-status=\"failed\"") {
+            failed = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        failed.contains("Could not start: the charger refused to start"),
+        "{failed}"
+    );
+}
