@@ -36,6 +36,11 @@ async fn page(client: &reqwest::Client, url: &str) -> (u16, reqwest::header::Hea
 /// Registers a driver through the API and signs in through the portal's form.
 async fn signed_in_driver(app: &TestApp, email: &str) -> reqwest::Client {
     app.register(email).await;
+    sign_in(app, email).await
+}
+
+/// Signs in through the portal's form (landing on the history page).
+async fn sign_in(app: &TestApp, email: &str) -> reqwest::Client {
     let client = browser();
     let (_, _, login) = page(&client, &format!("{}/login", app.base)).await;
     let res = client
@@ -442,4 +447,148 @@ fn the_portal_in_a_real_browser() {
         .status()
         .expect("run tests/portal/run.sh");
     assert!(status.success(), "tests/portal/run.sh failed");
+}
+
+#[actix_rt::test]
+async fn an_operator_releases_a_held_session_and_the_next_run_invoices_it() {
+    let app = spawn_app().await;
+    let site = app.site("CP-HOLD").await;
+    let tariff = app
+        .post(
+            "/admin/tariffs",
+            json!({"name": "Energi", "vat_rate": 25, "tariff": {"currency": "SEK", "elements": [
+                {"price_components": [{"type": "ENERGY", "price": 2.00, "step_size": 1}]}]}}),
+            Some(&site.operator),
+        )
+        .await;
+    let set = app
+        .send(
+            app.client
+                .put(app.api("/admin/charge-points/CP-HOLD/tariff"))
+                .bearer_auth(&site.operator)
+                .json(&json!({"tariff_id": tariff.body["id"]})),
+        )
+        .await;
+    assert!(set.status < 300, "{}", set.body);
+    let driver = signed_in_driver(&app, "anna@example.se").await;
+    let token = app.login("anna@example.se", PASSWORD).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        "/me/rfid-cards",
+        json!({"uid": "AABBCCDD", "label": "Car"}),
+        Some(&token),
+    )
+    .await;
+    let mut c = app.charger(&site).await;
+    let first = c.start(1, "AABBCCDD", 12_000, "2026-11-24T10:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    c.stop(first, 22_000, "2026-11-24T11:00:00Z").await;
+    // The next session's meter starts below the last stop: flagged and held for review.
+    let held = c.start(1, "AABBCCDD", 1_000, "2026-11-25T10:00:00Z").await["transactionId"]
+        .as_i64()
+        .unwrap();
+    c.stop(held, 6_000, "2026-11-25T11:00:00Z").await;
+
+    let ops = sign_in(&app, "ops-cp-hold@example.se").await;
+    let (status, _, page_html) = page(&ops, &format!("{}/operator/held", app.base)).await;
+    assert_eq!(status, 200, "{page_html}");
+    assert!(
+        page_html.contains(&format!("data-held=\"{held}\"")),
+        "{page_html}"
+    );
+    assert!(
+        page_html.contains("implausible_start_baseline"),
+        "the reason is shown"
+    );
+    assert!(!page_html.contains(&format!("data-held=\"{first}\"")));
+    let csrf = hidden(&page_html, "csrf");
+    let run = |ops: reqwest::Client, csrf: String, base: String| async move {
+        let res = ops
+            .post(format!("{base}/operator/invoices"))
+            .form(&[("csrf", csrf.as_str()), ("period", "2026-11")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.text().await.unwrap()
+    };
+    let report = run(ops.clone(), csrf.clone(), app.base.clone()).await;
+    assert!(report.contains("data-report=\"2026-11\""), "{report}");
+    let res = ops
+        .post(format!("{}/operator/held/{held}/release", app.base))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, _, after) = page(&ops, &format!("{}/operator/held", app.base)).await;
+    assert!(
+        !after.contains(&format!("data-held=\"{held}\"")),
+        "released"
+    );
+    run(ops.clone(), csrf.clone(), app.base.clone()).await;
+    // The driver finds both sessions on invoices now, the released one on the second.
+    let (_, _, invoices) = page(&driver, &format!("{}/invoices", app.base)).await;
+    assert_eq!(invoices.matches("data-invoice=").count(), 2, "{invoices}");
+    assert!(
+        invoices.contains(&format!("data-line-session=\"{held}\"")),
+        "{invoices}"
+    );
+    let pdf = driver
+        .get(format!("{}/invoices/1/pdf", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+}
+
+#[actix_rt::test]
+async fn the_session_page_follows_an_unlock_from_pending_to_refused_with_the_reason() {
+    let app = spawn_app().await;
+    let site = app.site("CP-UNLOCK").await;
+    let mut c = app.charger(&site).await;
+    let client = signed_in_driver(&app, "anna@example.se").await;
+    let (_, _, start) = page(&client, &format!("{}/c/CP-UNLOCK/1", app.base)).await;
+    let res = client
+        .post(format!("{}/start", app.base))
+        .form(&[
+            ("csrf", hidden(&start, "csrf").as_str()),
+            ("charge_point_id", "CP-UNLOCK"),
+            ("connector_id", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let session = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(session.starts_with("/sessions/"), "{session}");
+    let (_, _, pending) = page(&client, &format!("{}{session}", app.base)).await;
+    assert!(pending.contains("data-status=\"pending\""), "{pending}");
+    assert!(
+        pending.contains("Waiting for the charger to start"),
+        "{pending}"
+    );
+    let (_, _, live) = page(&client, &format!("{}{session}/live", app.base)).await;
+    assert!(live.contains("\"status\":\"pending\""), "{live}");
+
+    let (id, action, _) = c.server_call().await;
+    assert_eq!(action, "RemoteStartTransaction");
+    c.respond(&id, json!({"status": "Rejected"})).await;
+    let mut failed = String::new();
+    for _ in 0..200 {
+        let (_, _, body) = page(&client, &format!("{}{session}", app.base)).await;
+        if body.contains("data-status=\"failed\"") {
+            failed = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        failed.contains("Could not start: the charger refused to start"),
+        "{failed}"
+    );
 }

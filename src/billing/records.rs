@@ -420,6 +420,16 @@ pub fn price_finished(
     Ok(())
 }
 
+/// Sessions held for review, oldest first (the operator's work list).
+pub fn held_session_ids(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<i64>> {
+    session_billing::table
+        .filter(session_billing::status.eq(HELD))
+        .order(session_billing::session_id)
+        .limit(limit)
+        .select(session_billing::session_id)
+        .load(conn)
+}
+
 /// Clears a held session after operator review so it can be invoiced.
 pub fn release(
     conn: &mut DbConn,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError as _};
 use minijinja::context;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -151,8 +151,6 @@ async fn login(cx: Cx, form: web::Form<LoginForm>) -> Page {
         }
     }
 }
-
-use actix_web::ResponseError as _;
 
 async fn register_page(cx: Cx) -> Page {
     register_form(&cx, StatusCode::OK, None, "", "")

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use super::context::{redirect, value, Cx, OrPage, Page};
 use super::driver::{CsrfForm, SessionRow};
 use crate::billing::handlers as billing;
-use crate::charging::queries::{SessionFilter, FINISHED};
 use crate::http::pagination::PageQuery;
 use crate::http::time::now;
 
@@ -40,38 +39,28 @@ async fn chargers(cx: Cx) -> Page {
     cx.render("op_chargers.html", context! { locations => value(&views) })
 }
 
-/// How many recent finished sessions the held list looks through.
-const HELD_SCAN: i64 = 100;
+/// The most held sessions one page lists.
+const HELD_PAGE: i64 = 100;
 
 async fn held(cx: Cx) -> Page {
     cx.operator()?;
-    let found = crate::charging::handlers::page_of(
-        &cx.state,
-        SessionFilter {
-            status: Some(FINISHED.to_string()),
-            ..Default::default()
-        },
-        PageQuery {
-            limit: Some(HELD_SCAN),
-            cursor: None,
-        }
-        .validate()
-        .or_page(&cx)?,
-    )
-    .await
-    .or_page(&cx)?;
-    let held: Vec<_> = found
-        .items
-        .iter()
-        .filter(|s| {
-            s.cost
-                .as_ref()
-                .is_some_and(|c| c.state == crate::billing::records::HELD)
+    let views = cx
+        .state
+        .db
+        .run(|conn| {
+            let t = now();
+            let mut views = Vec::new();
+            for id in crate::billing::records::held_session_ids(conn, HELD_PAGE)? {
+                if let Some(s) = crate::charging::queries::find_session(conn, id)? {
+                    views.push(crate::charging::view(conn, s, t)?);
+                }
+            }
+            Ok(views)
         })
-        .map(|s| (SessionRow::from(s), s.flags.clone()))
-        .collect();
-    let rows: Vec<_> = held.iter().map(|(r, _)| r).collect();
-    let flags: Vec<_> = held.iter().map(|(_, f)| f).collect();
+        .await
+        .or_page(&cx)?;
+    let rows: Vec<SessionRow> = views.iter().map(SessionRow::from).collect();
+    let flags: Vec<_> = views.iter().map(|s| &s.flags).collect();
     cx.render(
         "op_held.html",
         context! { rows => value(&rows), flags => value(&flags) },

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 import websockets
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -230,7 +231,11 @@ def text(css):
 
 def wait_for(predicate, what, timeout=30):
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: predicate())
+        # The live page reloads itself when the session changes state: an element may vanish
+        # between finding and reading it, which only means "not yet".
+        return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                             ).until(lambda d: predicate())
     except Exception as e:
         raise AssertionError(f"timed out waiting for {what}") from e
 
