@@ -87,6 +87,7 @@ error_codes! {
     InvalidUid = "invalid_uid", [422], "The RFID uid is not 4–20 hex digits.";
     InvalidTariff = "invalid_tariff", [422], "The tariff is invalid or out of bounds; the message names the field.";
     InvalidPeriod = "invalid_period", [422], "The period is not a month YYYY-MM.";
+    AmountOutOfRange = "amount_out_of_range", [422], "An amount does not fit the bounds of money (see the tariff bounds); nothing was issued.";
     RateLimited = "rate_limited", [429], "Too many requests from this address; see Retry-After.";
     HeadersTooLarge = "headers_too_large", [431], "The request headers are too large.";
     InternalError = "internal_error", [500], "Something failed on the server's side (logged with the request id).";
