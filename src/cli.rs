@@ -103,7 +103,8 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("LADDKOLL_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
     use tracing_subscriber::util::SubscriberInitExt;
-    let _ = crate::logging::subscriber(filter, std::io::stderr).try_init();
+    let ansi = std::io::stderr().is_terminal();
+    let _ = crate::logging::subscriber(filter, std::io::stderr, ansi).try_init();
 }
 
 fn open_database(config: &Config) -> anyhow::Result<Db> {

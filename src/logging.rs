@@ -86,10 +86,12 @@ pub fn fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send
     .delimited(" ")
 }
 
-/// The subscriber of the `laddkoll` binary: `filter`, escaped fields, written to `writer`.
+/// The subscriber of the `laddkoll` binary: `filter`, escaped fields, written to `writer`,
+/// with colours only when `ansi` (a terminal).
 pub fn subscriber<W>(
     filter: tracing_subscriber::EnvFilter,
     writer: W,
+    ansi: bool,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -97,6 +99,7 @@ where
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .fmt_fields(fields())
+        .with_ansi(ansi)
         .with_writer(writer)
         .finish()
 }

@@ -77,6 +77,7 @@ error_codes! {
     SessionInProgress = "session_in_progress", [409], "The driver already has a session starting or running.";
     SessionNotActive = "session_not_active", [409], "The session is not running.";
     ChargerRefused = "charger_refused", [409], "The charger refused the command.";
+    KeyChangeRefused = "key_change_refused", [409], "The charger refused the new key; the old key stays in force.";
     PayloadTooLarge = "payload_too_large", [413], "The body is larger than the limit.";
     UnsupportedMediaType = "unsupported_media_type", [415], "The body is not JSON (Content-Type: application/json).";
     InvalidField = "invalid_field", [422], "A field has an invalid value; the message names it.";
@@ -176,5 +177,79 @@ mod tests {
             assert!(!code.statuses().is_empty() && !code.description().is_empty());
         }
         assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::ErrorCode;
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The code texts handlers name: the first argument of `ApiError::bad_request(…)` and the
+    /// other constructors, and `code: "…"` in `ApiError::X { … }`.
+    fn named_codes(source: &str) -> Vec<String> {
+        let mut codes = Vec::new();
+        for ctor in [
+            "bad_request(",
+            "unauthorized(",
+            "forbidden(",
+            "conflict(",
+            "unprocessable(",
+        ] {
+            let pattern = format!("ApiError::{ctor}");
+            let mut rest = source;
+            while let Some(at) = rest.find(&pattern) {
+                rest = &rest[at + pattern.len()..];
+                let arg = rest.trim_start();
+                if let Some(quoted) = arg.strip_prefix('"') {
+                    codes.push(quoted.split('"').next().unwrap().to_string());
+                }
+            }
+        }
+        let mut rest = source;
+        while let Some(at) = rest.find("code: \"") {
+            rest = &rest[at + 7..];
+            codes.push(rest.split('"').next().unwrap().to_string());
+        }
+        codes
+    }
+
+    #[test]
+    fn every_code_named_in_the_sources_is_in_the_enum() {
+        let mut files = Vec::new();
+        rust_files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut unknown = Vec::new();
+        let mut named = 0;
+        for file in files {
+            let source = std::fs::read_to_string(&file).unwrap();
+            for code in named_codes(&source) {
+                // Demo data has `code: "KST"` site codes: only snake_case texts are error codes.
+                if !code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    continue;
+                }
+                named += 1;
+                if ErrorCode::parse(&code).is_none() {
+                    unknown.push(format!("{}: {code}", file.display()));
+                }
+            }
+        }
+        assert!(named > 40, "the scan found only {named} codes");
+        assert!(
+            unknown.is_empty(),
+            "codes missing from http::codes::ErrorCode: {unknown:#?}"
+        );
     }
 }
