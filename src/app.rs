@@ -80,7 +80,8 @@ where
 
 /// The OpenAPI document, generated from the registered handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = utoipa_app(App::new()).split_for_parts();
+    let (_, mut api) = utoipa_app(App::new()).split_for_parts();
+    http::error_docs::document(&mut api);
     api
 }
 
@@ -104,7 +105,8 @@ pub fn build_app(
         .app_data(http::path_config())
         .app_data(http::query_config())
         .app_data(web::PayloadConfig::new(limit));
-    let (app, api) = utoipa_app(app).split_for_parts();
+    let (app, mut api) = utoipa_app(app).split_for_parts();
+    http::error_docs::document(&mut api);
     app.route(
         "/ocpp/{charge_point_id}",
         web::get().to(crate::ocpp::connect),

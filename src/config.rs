@@ -173,11 +173,13 @@ impl Config {
             ocpp_refusals_per_minute: parse("LADDKOLL_OCPP_REFUSALS_PER_MINUTE", 20)?,
             metrics_bind: var("LADDKOLL_METRICS_BIND")
                 .map(|v| {
-                    v.trim().parse().map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
-                        name: "LADDKOLL_METRICS_BIND",
-                        reason: e.to_string(),
-                        value: v,
-                    })
+                    v.trim()
+                        .parse()
+                        .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                            name: "LADDKOLL_METRICS_BIND",
+                            reason: e.to_string(),
+                            value: v,
+                        })
                 })
                 .transpose()?,
             lockout_threshold: parse("LADDKOLL_LOCKOUT_THRESHOLD", 5)?,

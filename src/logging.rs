@@ -3,7 +3,6 @@
 //! characters (CR, LF, ESC, …) and Unicode format characters (bidi overrides, zero-width
 //! characters) become `\r`, `\n`, `\u{1b}`, `\u{202e}` — and cut after [`MAX_FIELD_CHARS`].
 
-
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::Writer;
 
@@ -72,8 +71,7 @@ pub fn escaped(text: &str) -> String {
 
 /// The field formatter of every log line: `message` as is, others as `name=value`, each value
 /// escaped (see the module documentation).
-pub fn fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static
-{
+pub fn fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
     tracing_subscriber::fmt::format::debug_fn(
         |w: &mut Writer<'_>, field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
             let text = format!("{value:?}");

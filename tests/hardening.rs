@@ -14,13 +14,13 @@ async fn unknown_methods_are_refused_before_routing_and_metrics_labels_stay_boun
     let long = "X".repeat(4_000);
     for i in 0..30 {
         let method = reqwest::Method::from_bytes(format!("{long}{i}").as_bytes()).unwrap();
-        let a = app
-            .send(app.client.request(method, app.api("/me")))
-            .await;
+        let a = app.send(app.client.request(method, app.api("/me"))).await;
         assert_eq!((a.status, a.code()), (501, "method_not_implemented"));
     }
     let odd = reqwest::Method::from_bytes(b"PROPFIND").unwrap();
-    let a = app.send(app.client.request(odd, app.base.clone() + "/healthz")).await;
+    let a = app
+        .send(app.client.request(odd, app.base.clone() + "/healthz"))
+        .await;
     assert_eq!(a.status, 501);
     let metrics = app
         .client
@@ -35,7 +35,13 @@ async fn unknown_methods_are_refused_before_routing_and_metrics_labels_stay_boun
     assert!(metrics.contains(r#"method="other""#), "{metrics}");
     assert!(metrics.len() < 20_000, "{} bytes of metrics", metrics.len());
     for line in metrics.lines().filter(|l| l.contains("method=")) {
-        let method = line.split("method=\"").nth(1).unwrap().split('"').next().unwrap();
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         assert!(
             ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"].contains(&method),
             "{line}"
@@ -49,7 +55,12 @@ async fn metrics_can_move_to_their_own_address() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let app = spawn_app_with(|c| c.metrics_bind = Some(addr)).await;
-    let on_api = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    let on_api = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(on_api.status(), 404, "not on the API's address");
     let state = app.state.clone();
     let server = actix_web::HttpServer::new(move || laddkoll::app::metrics_app(state.clone()))
@@ -65,8 +76,17 @@ async fn metrics_can_move_to_their_own_address() {
         .await
         .unwrap();
     assert_eq!(scraped.status(), 200);
-    assert!(scraped.text().await.unwrap().contains("laddkoll_http_requests_total"));
-    let api = app.client.get(format!("http://{addr}/api/v1/me")).send().await.unwrap();
+    assert!(scraped
+        .text()
+        .await
+        .unwrap()
+        .contains("laddkoll_http_requests_total"));
+    let api = app
+        .client
+        .get(format!("http://{addr}/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.status(), 404, "the metrics address serves nothing else");
 }
 
@@ -78,7 +98,11 @@ async fn parallel_guesses_never_check_more_than_the_threshold_and_the_lock_holds
     let guesses = (0..40).map(|i| {
         app.login(
             "target@example.se",
-            if i == 39 { PASSWORD } else { "wrong password here" },
+            if i == 39 {
+                PASSWORD
+            } else {
+                "wrong password here"
+            },
         )
     });
     let answers = futures_util::future::join_all(guesses).await;
@@ -96,7 +120,10 @@ async fn parallel_guesses_never_check_more_than_the_threshold_and_the_lock_holds
     // The lock is in force: the right password does not get in, nor clear it.
     let a = app.login("target@example.se", PASSWORD).await;
     assert_eq!((a.status, a.code()), (401, "invalid_credentials"));
-    assert!(app.audit_actions(id).await.contains(&"account_locked".to_string()));
+    assert!(app
+        .audit_actions(id)
+        .await
+        .contains(&"account_locked".to_string()));
 }
 
 /// Finding 2: a locked account is answered as fast as any other (the dummy hash is verified).
@@ -105,16 +132,34 @@ async fn a_sequential_lockout_still_locks_at_the_threshold_and_success_clears_it
     let app = spawn_app_with(|c| c.lockout_base = std::time::Duration::from_secs(1)).await;
     app.register("seq@example.se").await;
     for _ in 0..4 {
-        assert_eq!(app.login("seq@example.se", "wrong password here").await.status, 401);
+        assert_eq!(
+            app.login("seq@example.se", "wrong password here")
+                .await
+                .status,
+            401
+        );
     }
     // Four failures: the fifth attempt is checked, and right.
     assert_eq!(app.login("seq@example.se", PASSWORD).await.status, 200);
     for _ in 0..5 {
-        assert_eq!(app.login("seq@example.se", "wrong password here").await.status, 401);
+        assert_eq!(
+            app.login("seq@example.se", "wrong password here")
+                .await
+                .status,
+            401
+        );
     }
-    assert_eq!(app.login("seq@example.se", PASSWORD).await.status, 401, "locked");
+    assert_eq!(
+        app.login("seq@example.se", PASSWORD).await.status,
+        401,
+        "locked"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
-    assert_eq!(app.login("seq@example.se", PASSWORD).await.status, 200, "the lock ends");
+    assert_eq!(
+        app.login("seq@example.se", PASSWORD).await.status,
+        200,
+        "the lock ends"
+    );
 }
 
 async fn audit_rows(app: &TestApp, action: &str) -> Vec<laddkoll::audit::Event> {
@@ -164,14 +209,20 @@ async fn refused_upgrades_are_bounded_rate_limited_and_audited_short() {
     let rows = audit_rows(&app, "charger_connection_refused").await;
     assert_eq!(rows.len(), 1);
     assert!(rows[0].actor.chars().count() < 80, "{}", rows[0].actor);
-    assert_eq!(rows[0].charge_point_id.as_deref().map(|c| c.len()), Some(48));
+    assert_eq!(
+        rows[0].charge_point_id.as_deref().map(|c| c.len()),
+        Some(48)
+    );
 
     for _ in 0..10 {
         let (status, _) = upgrade(&app, "UNKNOWN-CP").await;
         assert!(status == 401 || status == 429, "{status}");
     }
     let (status, body) = upgrade(&app, "UNKNOWN-CP").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
     assert_eq!(
         audit_rows(&app, "charger_connection_refused").await.len(),
         5,
@@ -210,7 +261,11 @@ fn control_characters_in_logged_fields_cannot_forge_lines() {
         tracing::warn!(charge_point = %forged, reason = forged, "charger connection refused {forged}");
     });
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    assert_eq!(text.matches('\n').count(), 1, "one event, one line: {text:?}");
+    assert_eq!(
+        text.matches('\n').count(),
+        1,
+        "one event, one line: {text:?}"
+    );
     assert!(!text.contains('\r') && !text.contains('\u{1b}') && !text.contains('\u{202e}'));
     assert!(text.contains(r"SE-1\r\n2026-12-01T00:00:00Z"), "{text}");
 }
@@ -221,14 +276,30 @@ async fn unblocking_does_not_revive_tokens_issued_before_the_block() {
     let app = spawn_app().await;
     let operator = app.operator("ops@example.se").await;
     let (token, refresh) = app.driver("blocked@example.se").await;
-    let id = app.get("/me", Some(&token)).await.body["id"].as_i64().unwrap();
-    let block = app.post(&format!("/admin/users/{id}/block"), json!({}), Some(&operator)).await;
+    let id = app.get("/me", Some(&token)).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let block = app
+        .post(
+            &format!("/admin/users/{id}/block"),
+            json!({}),
+            Some(&operator),
+        )
+        .await;
     assert_eq!(block.status, 200);
-    let unblock = app.post(&format!("/admin/users/{id}/unblock"), json!({}), Some(&operator)).await;
+    let unblock = app
+        .post(
+            &format!("/admin/users/{id}/unblock"),
+            json!({}),
+            Some(&operator),
+        )
+        .await;
     assert_eq!(unblock.status, 200);
     let me = app.get("/me", Some(&token)).await;
     assert_eq!((me.status, me.code()), (401, "invalid_token"));
-    let refreshed = app.post("/auth/refresh", json!({"refresh_token": refresh}), None).await;
+    let refreshed = app
+        .post("/auth/refresh", json!({"refresh_token": refresh}), None)
+        .await;
     assert_eq!(refreshed.status, 401);
     // Signing in again works.
     assert_eq!(app.login("blocked@example.se", PASSWORD).await.status, 200);
@@ -296,11 +367,22 @@ async fn prices_are_bounded_and_money_never_answers_500() {
                 {"type": "TIME", "price": price, "step_size": 1}, {"type": "FLAT", "price": price, "step_size": 1}]},
             {"price_components": [{"type": "PARKING_TIME", "price": price, "step_size": 1}]}]}})
     };
-    let refused = app.post("/admin/tariffs", huge(json!(1e18)), Some(&site.operator)).await;
+    let refused = app
+        .post("/admin/tariffs", huge(json!(1e18)), Some(&site.operator))
+        .await;
     assert_eq!((refused.status, refused.code()), (422, "invalid_tariff"));
-    assert!(refused.body["error"]["message"].as_str().unwrap().contains("price"));
+    assert!(refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("price"));
     // The largest accepted price, on a session with the largest register a charger can send.
-    let max = app.post("/admin/tariffs", huge(json!(1_000_000)), Some(&site.operator)).await;
+    let max = app
+        .post(
+            "/admin/tariffs",
+            huge(json!(1_000_000)),
+            Some(&site.operator),
+        )
+        .await;
     assert_eq!(max.status, 201, "{}", max.body);
     let set = app
         .send(
@@ -312,21 +394,35 @@ async fn prices_are_bounded_and_money_never_answers_500() {
         .await;
     assert_eq!(set.status, 204);
     let (anna, _) = app.driver("anna@example.se").await;
-    let card = app.post("/me/rfid-cards", json!({"uid": "C0FFEE01", "label": "card"}), Some(&anna)).await;
+    let card = app
+        .post(
+            "/me/rfid-cards",
+            json!({"uid": "C0FFEE01", "label": "card"}),
+            Some(&anna),
+        )
+        .await;
     assert_eq!(card.status, 201);
     let mut c = app.charger(&site).await;
     let tx = c.start(1, "C0FFEE01", 1, "2026-11-01T00:00:00Z").await["transactionId"]
         .as_i64()
         .unwrap();
-    c.meter(1, Some(tx), "2026-11-02T00:00:00Z", &i32::MAX.to_string(), "22000", "50")
-        .await;
+    c.meter(
+        1,
+        Some(tx),
+        "2026-11-02T00:00:00Z",
+        &i32::MAX.to_string(),
+        "22000",
+        "50",
+    )
+    .await;
     for path in ["/sessions", &format!("/sessions/{tx}")] {
         let a = app.get(path, Some(&anna)).await;
         assert_eq!(a.status, 200, "{path}: {}", a.body);
     }
     let ops = app.get("/admin/sessions", Some(&site.operator)).await;
     assert_eq!(ops.status, 200, "{}", ops.body);
-    c.stop(tx, i64::from(i32::MAX), "2026-11-03T00:00:00Z").await;
+    c.stop(tx, i64::from(i32::MAX), "2026-11-03T00:00:00Z")
+        .await;
     let done = app.get(&format!("/sessions/{tx}"), Some(&anna)).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body["cost"]["total"].as_i64().unwrap() > 0);
@@ -354,7 +450,10 @@ async fn bidi_controls_and_look_alikes_are_refused_in_emails_and_names() {
         let a = register(email, name).await;
         assert_eq!((a.status, a.code()), (422, code), "{email:?} {name:?}");
     }
-    for (i, name) in ["Åsa Öberg", "Анна Петрова", "李小龍", "O'Brien-Smith"].iter().enumerate() {
+    for (i, name) in ["Åsa Öberg", "Анна Петрова", "李小龍", "O'Brien-Smith"]
+        .iter()
+        .enumerate()
+    {
         let a = register(&format!("ok{i}@example.se"), name).await;
         assert_eq!(a.status, 201, "{name}: {}", a.body);
     }
@@ -380,7 +479,10 @@ async fn authenticated_answers_are_not_cached_nor_sniffed() {
     assert_eq!(me.headers["cache-control"], "no-store");
     assert_eq!(me.headers["x-content-type-options"], "nosniff");
     let login = app.login("cache@example.se", PASSWORD).await;
-    assert_eq!(login.headers["cache-control"], "no-store", "tokens are never cached");
+    assert_eq!(
+        login.headers["cache-control"], "no-store",
+        "tokens are never cached"
+    );
     let missing = app.get("/invoices/999999/pdf", Some(&token)).await;
     assert_eq!(missing.headers["cache-control"], "no-store");
 }
@@ -434,7 +536,11 @@ async fn cookie_logout_needs_the_csrf_token() {
 async fn card_driver(app: &TestApp, email: &str, uid: &str) -> String {
     let (token, _) = app.driver(email).await;
     let a = app
-        .post("/me/rfid-cards", json!({"uid": uid, "label": "card"}), Some(&token))
+        .post(
+            "/me/rfid-cards",
+            json!({"uid": uid, "label": "card"}),
+            Some(&token),
+        )
         .await;
     assert_eq!(a.status, 201);
     token
@@ -463,7 +569,10 @@ async fn a_transaction_on_an_unknown_connector_is_flagged_and_held() {
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
     assert!(flags(&s).contains(&"unknown_connector".to_string()), "{s}");
     assert_eq!(s["cost"]["state"], "held");
-    assert!(s["cost"]["hold_reason"].as_str().unwrap().contains("unknown_connector"));
+    assert!(s["cost"]["hold_reason"]
+        .as_str()
+        .unwrap()
+        .contains("unknown_connector"));
 }
 
 /// Zero `meterStart`: a per-transaction register (0, then readings a 22 kW connector can
@@ -482,8 +591,10 @@ async fn a_per_transaction_register_starting_at_zero_is_billed_normally() {
             .as_i64()
             .unwrap();
         c.meter(1, Some(tx), &at(9, 0), "0", "11000", "20").await;
-        c.meter(1, Some(tx), &at(9, 30), "5500", "11000", "50").await;
-        c.meter(1, Some(tx), &at(10, 0), "11000", "11000", "80").await;
+        c.meter(1, Some(tx), &at(9, 30), "5500", "11000", "50")
+            .await;
+        c.meter(1, Some(tx), &at(10, 0), "11000", "11000", "80")
+            .await;
         c.stop(tx, 11_000, &at(10, 0)).await;
         c.status(1, "Available", &at(10, 1)).await;
         let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
@@ -507,13 +618,18 @@ async fn a_zero_start_on_an_absolute_register_is_corrected_to_the_first_reading(
     let tx = c.start(1, "F1F1F1F1", 0, "2026-11-08T09:00:00Z").await["transactionId"]
         .as_i64()
         .unwrap();
-    c.meter(1, Some(tx), "2026-11-08T09:01:00Z", "910000", "11000", "20").await;
-    c.meter(1, Some(tx), "2026-11-08T09:31:00Z", "915500", "11000", "50").await;
+    c.meter(1, Some(tx), "2026-11-08T09:01:00Z", "910000", "11000", "20")
+        .await;
+    c.meter(1, Some(tx), "2026-11-08T09:31:00Z", "915500", "11000", "50")
+        .await;
     c.stop(tx, 921_000, "2026-11-08T10:01:00Z").await;
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
     assert_eq!(flags(&s), vec!["zero_start_corrected".to_string()], "{s}");
     let detail = s["flags"][0]["detail"].as_str().unwrap();
-    assert!(detail.contains("910000 Wh") && detail.contains("22 kW"), "{detail}");
+    assert!(
+        detail.contains("910000 Wh") && detail.contains("22 kW"),
+        "{detail}"
+    );
     assert_eq!(s["meter_start_wh"], 910_000);
     assert_eq!(s["energy_wh"], 11_000);
     // Annotated, not held: 11 kWh × 2,00 + 61 min × 6,00 kr/h + 5,00 = 33,10 kr excl. VAT.
@@ -534,7 +650,10 @@ async fn a_zero_start_without_readings_and_an_implausible_stop_is_held() {
         .unwrap();
     c.stop(tx, 910_000, "2026-11-09T10:00:00Z").await;
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
-    assert!(flags(&s).contains(&"zero_start_baseline".to_string()), "{s}");
+    assert!(
+        flags(&s).contains(&"zero_start_baseline".to_string()),
+        "{s}"
+    );
     assert_eq!(s["cost"]["state"], "held");
     // And a plausible zero start without readings is billed.
     let tx = c.start(1, "A2A2A2A2", 0, "2026-11-10T09:00:00Z").await["transactionId"]
@@ -556,8 +675,10 @@ async fn a_meter_gap_annotates_without_holding() {
     let tx = c.start(1, "B3B3B3B3", 1000, "2026-11-11T09:00:00Z").await["transactionId"]
         .as_i64()
         .unwrap();
-    c.meter(1, Some(tx), "2026-11-11T09:05:00Z", "2000", "11000", "20").await;
-    c.meter(1, Some(tx), "2026-11-11T10:05:00Z", "12000", "11000", "80").await;
+    c.meter(1, Some(tx), "2026-11-11T09:05:00Z", "2000", "11000", "20")
+        .await;
+    c.meter(1, Some(tx), "2026-11-11T10:05:00Z", "12000", "11000", "80")
+        .await;
     c.stop(tx, 12_000, "2026-11-11T10:10:00Z").await;
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
     assert_eq!(flags(&s), vec!["meter_gap".to_string()]);

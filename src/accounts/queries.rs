@@ -75,9 +75,11 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>
 /// was written (in the same transaction as the count that caused it) sees it.
 pub fn begin_attempt(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<Option<i64>> {
     let taken = diesel::update(
-        users::table
-            .find(id)
-            .filter(users::locked_until.is_null().or(users::locked_until.le(now))),
+        users::table.find(id).filter(
+            users::locked_until
+                .is_null()
+                .or(users::locked_until.le(now)),
+        ),
     )
     .set((
         users::failed_logins.eq(users::failed_logins + 1),

@@ -178,9 +178,16 @@ mod tests {
         assert!(len(&event.action) <= MAX_ACTION + 20);
         assert!(len(&event.outcome) <= 16 + 20);
         assert!(len(event.reason.as_deref().unwrap()) <= MAX_REASON + 20);
-        assert!(event.reason.as_deref().unwrap().ends_with("…(+59500 chars)"));
+        assert!(event
+            .reason
+            .as_deref()
+            .unwrap()
+            .ends_with("…(+59500 chars)"));
         assert!(len(event.client_addr.as_deref().unwrap()) <= MAX_CLIENT_ADDR + 20);
-        assert_eq!(len(event.charge_point_id.as_deref().unwrap()), MAX_CHARGE_POINT_ID);
+        assert_eq!(
+            len(event.charge_point_id.as_deref().unwrap()),
+            MAX_CHARGE_POINT_ID
+        );
         assert!(len(event.request_id.as_deref().unwrap()) <= 64 + 20);
         assert_eq!(bounded("short", 10), "short");
     }

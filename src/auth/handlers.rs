@@ -289,7 +289,8 @@ pub async fn logout(
     rate_limit(&req, &state)?;
     let (token, mode) = refresh_token_of(&req, &body)?;
     // A cookie is sent by the browser on its own: the portal must prove it is the caller.
-    let csrf = (mode == TokenMode::Cookie).then(|| header_value(&req, CSRF_HEADER).unwrap_or_default());
+    let csrf =
+        (mode == TokenMode::Cookie).then(|| header_value(&req, CSRF_HEADER).unwrap_or_default());
     super::logout(
         &state,
         &token,

@@ -60,7 +60,11 @@ pub fn check_policy(password: &str, email: Option<&str>) -> Result<(), ApiError>
     let mut known: Vec<&str> = Vec::new();
     if let Some(email) = email {
         known.push(email);
-        known.extend(email.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3));
+        known.extend(
+            email
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.len() >= 3),
+        );
     }
     let scored: String = password.chars().take(SCORED_CHARS).collect();
     let estimate = zxcvbn::zxcvbn(&scored, &known);
@@ -72,7 +76,9 @@ pub fn check_policy(password: &str, email: Option<&str>) -> Result<(), ApiError>
             .unwrap_or_default();
         return Err(ApiError::unprocessable(
             "weak_password",
-            format!("this password is too easy to guess{hint}; a few unrelated words make a strong one"),
+            format!(
+                "this password is too easy to guess{hint}; a few unrelated words make a strong one"
+            ),
         ));
     }
     Ok(())
@@ -330,9 +336,25 @@ mod tests {
     #[test]
     fn policy_refuses_what_the_review_got_accepted() {
         // Eight spaces, one letter repeated, a season and a year: all passed a 144-entry list.
-        for weak in ["        ", "aaaaaaaa", "Summer2024!", "P@ssw0rd!", "zaq12wsx", "abcdefgh12"] {
+        for weak in [
+            "        ",
+            "aaaaaaaa",
+            "Summer2024!",
+            "P@ssw0rd!",
+            "zaq12wsx",
+            "abcdefgh12",
+        ] {
             let e = check_policy(weak, None).unwrap_err();
-            assert!(matches!(e, ApiError::Unprocessable { code: "weak_password", .. }), "{weak:?}");
+            assert!(
+                matches!(
+                    e,
+                    ApiError::Unprocessable {
+                        code: "weak_password",
+                        ..
+                    }
+                ),
+                "{weak:?}"
+            );
         }
         // The email's parts are words an attacker knows.
         assert!(check_policy("anna.andersson", None).is_ok());
@@ -341,7 +363,9 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(check_policy(&"a".repeat(128), None).is_err());
         assert!(check_policy(&"é".repeat(128), None).is_err());
-        let long: String = (0..128u32).map(|i| char::from(b'!' + ((i * 37 + 11) % 94) as u8)).collect();
+        let long: String = (0..128u32)
+            .map(|i| char::from(b'!' + ((i * 37 + 11) % 94) as u8))
+            .collect();
         assert!(check_policy(&long, None).is_ok());
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }

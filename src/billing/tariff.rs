@@ -907,9 +907,18 @@ mod tests {
         let restricted = |r: Value| json!({"elements": [{"price_components": [{"type": "ENERGY", "price": 1, "step_size": 1}], "restrictions": r}]});
         for (r, field) in [
             (json!({"min_kwh": 1e12}), "elements[0].restrictions.min_kwh"),
-            (json!({"max_power": 1e9}), "elements[0].restrictions.max_power"),
-            (json!({"min_current": 1e9}), "elements[0].restrictions.min_current"),
-            (json!({"max_duration": 1u64 << 62}), "elements[0].restrictions.max_duration"),
+            (
+                json!({"max_power": 1e9}),
+                "elements[0].restrictions.max_power",
+            ),
+            (
+                json!({"min_current": 1e9}),
+                "elements[0].restrictions.min_current",
+            ),
+            (
+                json!({"max_duration": 1u64 << 62}),
+                "elements[0].restrictions.max_duration",
+            ),
         ] {
             assert_eq!(err(restricted(r.clone())).field, field, "restriction {r}");
         }

@@ -198,7 +198,10 @@ pub fn zero_start_stop(
 fn shown_power(power: Option<i64>) -> String {
     match power {
         Some(w) => format!("the {} kW connector", w as f64 / 1000.0),
-        None => format!("an unknown connector (assumed {} kW)", UNKNOWN_POWER_W / 1000),
+        None => format!(
+            "an unknown connector (assumed {} kW)",
+            UNKNOWN_POWER_W / 1000
+        ),
     }
 }
 

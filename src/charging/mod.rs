@@ -631,7 +631,14 @@ pub fn stop_transaction(
         }
     }
     let samples = queries::energy_samples(conn, session.id)?;
-    integrity::zero_start_stop(conn, &session, i64::from(meter_stop), at.naive_utc(), !samples.is_empty(), now)?;
+    integrity::zero_start_stop(
+        conn,
+        &session,
+        i64::from(meter_stop),
+        at.naive_utc(),
+        !samples.is_empty(),
+        now,
+    )?;
     if let Some((_, last)) = samples.last() {
         if i64::from(meter_stop) < *last {
             queries::flag(

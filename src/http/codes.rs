@@ -111,7 +111,10 @@ impl ErrorCode {
         match ErrorCode::parse(text) {
             Some(code) => code,
             None => {
-                debug_assert!(false, "error code {text:?} is not in http::codes::ErrorCode");
+                debug_assert!(
+                    false,
+                    "error code {text:?} is not in http::codes::ErrorCode"
+                );
                 ErrorCode::RequestFailed
             }
         }

@@ -17,7 +17,7 @@ pub struct ErrorBody {
 /// it can answer) and a `message` for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    #[schema(example = "invalid_credentials")]
+    #[schema(inline, example = "invalid_credentials")]
     pub code: ErrorCode,
     #[schema(example = "Wrong email or password")]
     pub message: String,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod codes;
 pub mod error;
+pub mod error_docs;
 pub mod headers;
 pub mod metrics;
 pub mod openapi;
@@ -115,10 +116,7 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
             .to_string();
         let (req, _) = res.into_parts();
         let body = HttpResponse::build(status).json(error::ErrorBody {
-            error: error::ErrorDetail {
-                code,
-                message,
-            },
+            error: error::ErrorDetail { code, message },
         });
         Ok(ErrorHandlerResponse::Response(
             actix_web::dev::ServiceResponse::new(req, body).map_into_right_body(),
