@@ -41,14 +41,12 @@ pub fn is_format_char(c: char) -> bool {
 /// Writes `text` with control and format characters escaped and at most [`MAX_FIELD_CHARS`]
 /// characters (the rest counted).
 pub fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
-    let mut shown = 0usize;
     let mut chars = text.chars();
-    for c in chars.by_ref() {
+    for (shown, c) in chars.by_ref().enumerate() {
         if shown == MAX_FIELD_CHARS {
             let rest = 1 + chars.count();
             return write!(out, "…(+{rest} chars)");
         }
-        shown += 1;
         match c {
             '\n' => out.write_str("\\n")?,
             '\r' => out.write_str("\\r")?,

@@ -896,7 +896,7 @@ mod tests {
             "elements[0].price_components[0].price"
         );
         assert_eq!(
-            err(price(json!(1_000_000.0001))).field,
+            err(price(json!(1_000_000.000_1))).field,
             "elements[0].price_components[0].price"
         );
         assert!(validate_tariff(&price(json!(MAX_PRICE)), "SEK", vat25()).is_ok());
