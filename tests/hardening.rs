@@ -22,6 +22,12 @@ async fn unknown_methods_are_refused_before_routing_and_metrics_labels_stay_boun
         .send(app.client.request(odd, app.base.clone() + "/healthz"))
         .await;
     assert_eq!(a.status, 501);
+    // TRACE and CONNECT are standard methods this server implements nowhere: 405.
+    let a = app
+        .send(app.client.request(reqwest::Method::TRACE, app.api("/me")))
+        .await;
+    assert_eq!((a.status, a.code()), (405, "method_not_allowed"));
+    assert!(a.headers["allow"].to_str().unwrap().contains("PATCH"));
     let metrics = app
         .client
         .get(format!("{}/metrics", app.base))
