@@ -26,6 +26,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: Passwords,
     pub auth_limiter: AddressLimiter,
+    /// `POST /auth/register` per address (an answer of 409 `email_taken` tells an email exists).
+    pub register_limiter: AddressLimiter,
+    /// Refused OCPP upgrades per address.
+    pub ocpp_refusal_limiter: AddressLimiter,
     pub metrics: Metrics,
     /// Live charger connections of this instance.
     pub registry: crate::ocpp::registry::Registry,
@@ -39,6 +43,8 @@ impl AppState {
             jwt: JwtKeys::new(&config),
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations, cores),
             auth_limiter: AddressLimiter::per_minute(config.auth_rate_per_minute),
+            register_limiter: AddressLimiter::per_hour(config.register_rate_per_hour),
+            ocpp_refusal_limiter: AddressLimiter::per_minute(config.ocpp_refusals_per_minute),
             metrics: Metrics::new(),
             registry: Default::default(),
             db,
@@ -74,7 +80,8 @@ where
 
 /// The OpenAPI document, generated from the registered handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = utoipa_app(App::new()).split_for_parts();
+    let (_, mut api) = utoipa_app(App::new()).split_for_parts();
+    http::error_docs::document(&mut api);
     api
 }
 
@@ -98,22 +105,51 @@ pub fn build_app(
         .app_data(http::path_config())
         .app_data(http::query_config())
         .app_data(web::PayloadConfig::new(limit));
-    let (app, api) = utoipa_app(app).split_for_parts();
+    let (app, mut api) = utoipa_app(app).split_for_parts();
+    http::error_docs::document(&mut api);
     app.route(
         "/ocpp/{charge_point_id}",
         web::get().to(crate::ocpp::connect),
     )
     .service(crate::health::healthz)
     .service(crate::health::readyz)
-    .service(crate::health::metrics)
+    .configure(|cfg| {
+        // With LADDKOLL_METRICS_BIND, /metrics is served only there (see `metrics_app`).
+        if state.config.metrics_bind.is_none() {
+            cfg.service(crate::health::metrics);
+        }
+    })
     .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api))
     .service(web::redirect("/docs", "/docs/"))
     .configure(crate::portal::configure)
     .default_service(web::to(http::not_found))
     .wrap(http::json_errors())
+    .wrap(actix_web::middleware::from_fn(http::metrics::known_methods))
+    .wrap(actix_web::middleware::from_fn(http::headers::protect))
     .wrap(actix_web::middleware::from_fn(http::metrics::record))
     .wrap(actix_web::middleware::from_fn(request_id_header))
     .wrap(TracingLogger::default())
+}
+
+/// The application of `LADDKOLL_METRICS_BIND`: `/metrics` only (and `/healthz`), for a
+/// scraper on a private address.
+pub fn metrics_app(
+    state: Arc<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(state))
+        .service(crate::health::healthz)
+        .service(crate::health::metrics)
+        .default_service(web::to(http::not_found))
+        .wrap(actix_web::middleware::from_fn(http::metrics::known_methods))
 }
 
 /// Echoes the request id of the log line in an `X-Request-Id` response header.

@@ -102,10 +102,9 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("LADDKOLL_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    use tracing_subscriber::util::SubscriberInitExt;
+    let ansi = std::io::stderr().is_terminal();
+    let _ = crate::logging::subscriber(filter, std::io::stderr, ansi).try_init();
 }
 
 fn open_database(config: &Config) -> anyhow::Result<Db> {
@@ -142,9 +141,25 @@ fn serve(demo: bool) -> anyhow::Result<()> {
         };
         crate::cluster::spawn(state.clone());
         let instance = state.config.instance_id.clone();
+        let metrics_bind = state.config.metrics_bind;
+        let metrics_state = state.clone();
         let server = actix_web::HttpServer::new(move || crate::build_app(state.clone()))
             .bind(bind)
             .with_context(|| format!("binding {bind} (LADDKOLL_BIND)"))?;
+        let metrics_server = match metrics_bind {
+            Some(addr) => Some(
+                actix_web::HttpServer::new(move || crate::app::metrics_app(metrics_state.clone()))
+                    .workers(1)
+                    .bind(addr)
+                    .with_context(|| format!("binding {addr} (LADDKOLL_METRICS_BIND)"))?
+                    .run(),
+            ),
+            None => None,
+        };
+        if let Some(metrics) = metrics_server {
+            tracing::info!(metrics_bind = ?metrics_bind, "/metrics served on its own address");
+            actix_web::rt::spawn(metrics);
+        }
         if let Some(demo) = demo {
             println!("{}", demo.banner(bind));
         }

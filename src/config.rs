@@ -29,6 +29,13 @@ pub struct Config {
     pub cookie_secure: bool,
     /// Requests per minute per client address on the auth endpoints.
     pub auth_rate_per_minute: u32,
+    /// Registrations per hour per client address (`POST /auth/register`, whatever its answer).
+    pub register_rate_per_hour: u32,
+    /// Refused OCPP upgrades per minute per client address that are audited; past it they
+    /// answer 429 and write nothing.
+    pub ocpp_refusals_per_minute: u32,
+    /// Serve `/metrics` on this address instead of the API's (`None`: on the API's address).
+    pub metrics_bind: Option<SocketAddr>,
     /// Failed logins an account may have before it is locked.
     pub lockout_threshold: u32,
     /// First lock duration; doubles with every further failure.
@@ -174,6 +181,19 @@ impl Config {
             refresh_token_ttl: seconds("LADDKOLL_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             cookie_secure: parse("LADDKOLL_COOKIE_SECURE", mode == Mode::Production)?,
             auth_rate_per_minute: parse("LADDKOLL_AUTH_RATE_PER_MINUTE", 60)?,
+            register_rate_per_hour: parse("LADDKOLL_REGISTER_RATE_PER_HOUR", 20)?,
+            ocpp_refusals_per_minute: parse("LADDKOLL_OCPP_REFUSALS_PER_MINUTE", 20)?,
+            metrics_bind: var("LADDKOLL_METRICS_BIND")
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                            name: "LADDKOLL_METRICS_BIND",
+                            reason: e.to_string(),
+                            value: v,
+                        })
+                })
+                .transpose()?,
             lockout_threshold: parse("LADDKOLL_LOCKOUT_THRESHOLD", 5)?,
             lockout_base: seconds("LADDKOLL_LOCKOUT_BASE_SECS", 30)?,
             lockout_max: seconds("LADDKOLL_LOCKOUT_MAX_SECS", 3600)?,
@@ -216,6 +236,9 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             cookie_secure: false,
             auth_rate_per_minute: 600,
+            register_rate_per_hour: 1000,
+            ocpp_refusals_per_minute: 1000,
+            metrics_bind: None,
             lockout_threshold: 5,
             lockout_base: Duration::from_secs(30),
             lockout_max: Duration::from_secs(3600),

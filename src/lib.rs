@@ -17,6 +17,7 @@ pub mod demo;
 pub mod health;
 pub mod http;
 pub mod locations;
+pub mod logging;
 pub mod ocpp;
 pub mod portal;
 pub mod recommend;

@@ -286,6 +286,9 @@ async fn a_real_session_is_priced_live_and_final_and_invoiced_once_with_a_pdf() 
         .unwrap();
     assert_eq!(pdf.status(), 200);
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    // An invoice is personal data: no cache keeps it, no browser sniffs it into something else.
+    assert_eq!(pdf.headers()["cache-control"], "no-store");
+    assert_eq!(pdf.headers()["x-content-type-options"], "nosniff");
     let bytes = pdf.bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF-"));
     let text = pdf_text(&bytes);
@@ -379,17 +382,21 @@ async fn flagged_sessions_are_held_until_an_operator_releases_them() {
     let (site, _) = priced_site(&app, "CP-HOLD").await;
     let anna = driver_with_card(&app, "anna@example.se", "B2B2B2B2").await;
     let mut c = app.charger(&site).await;
-    // A zero start baseline is suspect.
-    let tx = c.start(1, "B2B2B2B2", 0, "2026-11-12T09:00:00Z").await["transactionId"]
+    // A register that goes backwards is suspect.
+    let tx = c.start(1, "B2B2B2B2", 1000, "2026-11-12T09:00:00Z").await["transactionId"]
         .as_i64()
         .unwrap();
-    c.stop(tx, 4000, "2026-11-12T10:00:00Z").await;
+    c.meter(1, Some(tx), "2026-11-12T09:20:00Z", "3000", "7000", "30")
+        .await;
+    c.meter(1, Some(tx), "2026-11-12T09:40:00Z", "2500", "7000", "40")
+        .await;
+    c.stop(tx, 5000, "2026-11-12T10:00:00Z").await;
     let s = app.get(&format!("/sessions/{tx}"), Some(&anna)).await.body;
     assert_eq!(s["cost"]["state"], "held");
     assert!(s["cost"]["hold_reason"]
         .as_str()
         .unwrap()
-        .contains("zero_start_baseline"));
+        .contains("register_backwards"));
     // 4 kWh × 2,00 + 1 h × 6,00 + 5,00 = 19,00 kr excl. VAT, still shown.
     assert_eq!(s["cost"]["excl_vat"], 1900);
 

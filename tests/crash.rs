@@ -41,6 +41,7 @@ impl Server {
             .env("LADDKOLL_BIND", format!("127.0.0.1:{}", self.port))
             .env("LADDKOLL_JWT_SECRET", "c".repeat(48))
             .env("LADDKOLL_AUTH_RATE_PER_MINUTE", "100000")
+            .env("LADDKOLL_REGISTER_RATE_PER_HOUR", "100000")
             .env("LADDKOLL_LOG", "error");
         cmd
     }

@@ -185,3 +185,95 @@ fn an_unknown_database_scheme_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("DATABASE_URL must start with sqlite:// or postgres://"));
 }
+
+/// Every operation lists the error codes it can answer, each of its error responses the codes
+/// of its status, and every code is one of the enum's (issue 14: codes a client can switch on).
+#[test]
+fn every_operation_lists_its_error_codes() {
+    use laddkoll::http::codes::ErrorCode;
+    let doc = serde_json::to_value(laddkoll::openapi()).unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                laddkoll::http::error_docs::specific(id).is_some(),
+                "{method} {path} ({id}) has no entry in http::error_docs::specific"
+            );
+            let all = op["x-error-codes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id}: no x-error-codes"));
+            assert!(all.iter().any(|c| c == "internal_error"), "{id}");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let status: u16 = status.parse().unwrap();
+                if status < 400 {
+                    continue;
+                }
+                let codes = response["x-error-codes"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{id} {status}: no x-error-codes"));
+                assert!(!codes.is_empty(), "{id} {status}: no codes");
+                for code in codes {
+                    let code = ErrorCode::parse(code.as_str().unwrap())
+                        .unwrap_or_else(|| panic!("{id} {status}: {code} is not an ErrorCode"));
+                    assert!(
+                        code.statuses().contains(&status),
+                        "{id}: {code} under {status}"
+                    );
+                    assert!(all.contains(&code.as_str().into()), "{id}: {code}");
+                    used.insert(code);
+                }
+            }
+        }
+    }
+    assert!(operations > 50, "{operations} operations");
+    // The codes no operation lists are answered outside /api/v1 or by the HTTP layer itself.
+    let elsewhere = [
+        ErrorCode::BadRequest,
+        ErrorCode::SubprotocolRequired,
+        ErrorCode::WebsocketRequired,
+        ErrorCode::InvalidChargePointId,
+        ErrorCode::ChargerUnauthorized,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
+        ErrorCode::HeadersTooLarge,
+        ErrorCode::MethodNotImplemented,
+        ErrorCode::RequestFailed,
+    ];
+    for code in ErrorCode::ALL {
+        assert!(
+            used.contains(code) || elsewhere.contains(code),
+            "{code} is listed by no operation"
+        );
+    }
+    // The ErrorBody's code is the enum.
+    let enumerated = doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"].to_string();
+    for code in ErrorCode::ALL {
+        assert!(
+            enumerated.contains(&format!("\"{code}\"")),
+            "{code} not in the ErrorDetail schema"
+        );
+    }
+}
+
+/// The README documents every error code with its statuses.
+#[test]
+fn the_readme_documents_every_error_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for code in laddkoll::http::codes::ErrorCode::ALL {
+        let statuses = code
+            .statuses()
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let row = format!("| `{code}` | {statuses} |");
+        assert!(
+            readme.contains(&row),
+            "README misses the row starting {row}"
+        );
+    }
+}

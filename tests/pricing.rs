@@ -778,7 +778,7 @@ fn arb_total_tariff() -> impl Strategy<Value = ValidTariff> {
     let price = prop_oneof![
         Just(Decimal::ZERO),
         price_strategy(1000),
-        Just(Decimal::new(999_999_999, 0)),
+        Just(Decimal::from(billing::tariff::MAX_PRICE)),
     ];
     (
         price.clone(),
@@ -871,7 +871,7 @@ fn implausible_usage_is_an_error_not_a_panic() {
         Err(billing::PricingError::Implausible(_))
     ));
     let dear = tariff(
-        json!([{"price_components": [{"type": "TIME", "price": 999999999, "step_size": 1}]}]),
+        json!([{"price_components": [{"type": "TIME", "price": billing::tariff::MAX_PRICE, "step_size": 1}]}]),
     );
     let year = usage("2026-01-01T00:00:00Z", "2026-12-31T00:00:00Z", 0, 1000);
     // A price this large over a year either fits the minor units or is out of range.

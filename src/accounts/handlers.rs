@@ -246,6 +246,8 @@ async fn set_status(
                     return Err(ApiError::not_found("account"));
                 }
                 if status == queries::BLOCKED {
+                    // Tokens issued before the block must not come back with an unblock.
+                    queries::bump_token_version(conn, id)?;
                     crate::auth::queries::revoke_all_for_user(conn, id, t)?;
                 }
                 let mut event =

@@ -4,7 +4,7 @@
 pub mod handlers;
 pub mod queries;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::app::State;
 use crate::audit::{self, NewEvent, DENIED, SUCCESS};
@@ -117,7 +117,7 @@ pub async fn change_password(
     new: SecretString,
     client: Option<String>,
 ) -> Result<(), ApiError> {
-    password::check_policy(new.expose_secret(), user.email.as_deref())?;
+    password::check_policy_off_thread(&new, user.email.clone()).await?;
     confirm_password(
         state,
         &user,

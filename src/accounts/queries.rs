@@ -68,24 +68,32 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>
         .optional()
 }
 
-/// Records a failed login and returns the new failure count.
-pub fn record_failed_login(
-    conn: &mut DbConn,
-    id: i64,
-    now: NaiveDateTime,
-) -> QueryResult<(i64, Option<NaiveDateTime>)> {
-    // The update takes the row's write lock, so parallel failures count one after another and
-    // each reads the count its own increment produced.
-    diesel::update(users::table.find(id))
-        .set((
-            users::failed_logins.eq(users::failed_logins + 1),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+/// Takes one password attempt for an account that is not locked at `now`: the attempt is
+/// counted as a failure in advance (a success resets the count) and the new count returned.
+/// `None` when the account is locked. The conditional update takes the row's write lock, so
+/// parallel attempts are counted one after another, and an attempt that comes after a lock
+/// was written (in the same transaction as the count that caused it) sees it.
+pub fn begin_attempt(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<Option<i64>> {
+    let taken = diesel::update(
+        users::table.find(id).filter(
+            users::locked_until
+                .is_null()
+                .or(users::locked_until.le(now)),
+        ),
+    )
+    .set((
+        users::failed_logins.eq(users::failed_logins + 1),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if taken == 0 {
+        return Ok(None);
+    }
     users::table
         .find(id)
-        .select((users::failed_logins, users::locked_until))
+        .select(users::failed_logins)
         .first(conn)
+        .map(Some)
 }
 
 /// Locks an account until `until`, never shortening a lock already in place.

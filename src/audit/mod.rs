@@ -77,10 +77,50 @@ pub struct Event {
     pub request_id: Option<String>,
 }
 
-/// Records one event.
+/// The most characters each text field of an event keeps (the rest is cut and counted): parts
+/// of an event can come from unauthenticated requests, so a row stays small whatever is sent.
+pub const MAX_ACTOR: usize = 80;
+pub const MAX_ACTION: usize = 64;
+pub const MAX_REASON: usize = 500;
+pub const MAX_CLIENT_ADDR: usize = 64;
+pub const MAX_CHARGE_POINT_ID: usize = 48;
+
+/// `text` cut to `max` characters; a cut text ends with `…(+N chars)`.
+pub fn bounded(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}…(+{} chars)", n - max)
+}
+
+impl NewEvent {
+    /// The event with every text field bounded.
+    fn bounded(&self) -> NewEvent {
+        let cut = |t: &Option<String>, max| t.as_deref().map(|t| bounded(t, max));
+        NewEvent {
+            occurred_at: self.occurred_at,
+            user_id: self.user_id,
+            actor: bounded(&self.actor, MAX_ACTOR),
+            action: bounded(&self.action, MAX_ACTION),
+            outcome: bounded(&self.outcome, 16),
+            reason: cut(&self.reason, MAX_REASON),
+            client_addr: cut(&self.client_addr, MAX_CLIENT_ADDR),
+            // An id is a key to filter by: cut, not annotated.
+            charge_point_id: self
+                .charge_point_id
+                .as_deref()
+                .map(|id| id.chars().take(MAX_CHARGE_POINT_ID).collect()),
+            request_id: cut(&self.request_id, 64),
+        }
+    }
+}
+
+/// Records one event, its text fields bounded (see [`MAX_REASON`] and the others).
 pub fn record(conn: &mut DbConn, event: &NewEvent) -> QueryResult<()> {
     diesel::insert_into(audit_events::table)
-        .values(event)
+        .values(&event.bounded())
         .execute(conn)
         .map(drop)
 }
@@ -113,4 +153,42 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter, page: PageRequest) -> Query
         query = query.filter(audit_events::id.lt(before));
     }
     query.load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_field_is_bounded() {
+        let huge = "x".repeat(60_000);
+        let event = NewEvent {
+            actor: format!("charger:{huge}"),
+            action: huge.clone(),
+            outcome: huge.clone(),
+            reason: Some(huge.clone()),
+            client_addr: Some(huge.clone()),
+            charge_point_id: Some(huge.clone()),
+            request_id: Some(huge.clone()),
+            ..Default::default()
+        }
+        .bounded();
+        let len = |s: &str| s.chars().count();
+        assert!(len(&event.actor) <= MAX_ACTOR + 20);
+        assert!(len(&event.action) <= MAX_ACTION + 20);
+        assert!(len(&event.outcome) <= 16 + 20);
+        assert!(len(event.reason.as_deref().unwrap()) <= MAX_REASON + 20);
+        assert!(event
+            .reason
+            .as_deref()
+            .unwrap()
+            .ends_with("…(+59500 chars)"));
+        assert!(len(event.client_addr.as_deref().unwrap()) <= MAX_CLIENT_ADDR + 20);
+        assert_eq!(
+            len(event.charge_point_id.as_deref().unwrap()),
+            MAX_CHARGE_POINT_ID
+        );
+        assert!(len(event.request_id.as_deref().unwrap()) <= 64 + 20);
+        assert_eq!(bounded("short", 10), "short");
+    }
 }

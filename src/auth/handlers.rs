@@ -176,7 +176,7 @@ fn token_answer(state: &AppState, tokens: IssuedTokens, mode: TokenMode) -> Http
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
         (status = 422, description = "Invalid email, name or weak password", body = ErrorBody),
-        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+        (status = 429, description = "Too many requests or registrations from this address", body = ErrorBody),
     )
 )]
 #[post("/auth/register")]
@@ -186,6 +186,11 @@ pub async fn register(
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(&req, &state)?;
+    // Every registration counts, whatever its answer: 409 `email_taken` tells that an email
+    // has an account, so it is rationed per address (README, security model).
+    state
+        .register_limiter
+        .check(client_ip(&req, state.config.trust_proxy))?;
     let body = body.into_inner();
     let user = super::register(
         &state,
@@ -263,13 +268,16 @@ pub async fn refresh(
     Ok(token_answer(&state, tokens, mode))
 }
 
-/// Revokes the refresh token's family and clears the cookies.
+/// Revokes the refresh token's family and clears the cookies. In cookie mode send no body and
+/// the `X-CSRF-Token` header.
 #[utoipa::path(
     tag = "auth",
     request_body(content = RefreshRequest, description = "Omit in cookie mode"),
     responses(
         (status = 204, description = "Logged out"),
         (status = 400, description = "No refresh token given", body = ErrorBody),
+        (status = 403, description = "CSRF check failed (cookie mode)", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
     )
 )]
 #[post("/auth/logout")]
@@ -279,8 +287,17 @@ pub async fn logout(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(&req, &state)?;
-    let (token, _) = refresh_token_of(&req, &body)?;
-    super::logout(&state, &token, client_addr(&req, state.config.trust_proxy)).await?;
+    let (token, mode) = refresh_token_of(&req, &body)?;
+    // A cookie is sent by the browser on its own: the portal must prove it is the caller.
+    let csrf =
+        (mode == TokenMode::Cookie).then(|| header_value(&req, CSRF_HEADER).unwrap_or_default());
+    super::logout(
+        &state,
+        &token,
+        csrf,
+        client_addr(&req, state.config.trust_proxy),
+    )
+    .await?;
     let mut res = HttpResponse::NoContent();
     for (name, path) in [
         (ACCESS_COOKIE, "/"),

@@ -31,16 +31,18 @@ fn invalid_refresh() -> ApiError {
     )
 }
 
-/// Trims and lower-cases an email address and checks its shape.
+/// Trims and lower-cases an email address and checks its shape. Addresses are ASCII only
+/// (an internationalised domain is given in its `xn--` form): a look-alike letter from another
+/// script (Cyrillic `а` for Latin `a`) would make a second account that reads like the first.
 pub fn normalize_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim().to_lowercase();
+    let email = email.trim().to_ascii_lowercase();
     let valid = email.len() <= 254
+        && email.chars().all(|c| c.is_ascii_graphic())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
                 && email.matches('@').count() == 1
         });
     if valid {
@@ -48,20 +50,40 @@ pub fn normalize_email(email: &str) -> Result<String, ApiError> {
     } else {
         Err(ApiError::unprocessable(
             "invalid_email",
-            "email is not a valid address",
+            "email is not a valid address (ASCII only; an internationalised domain in its xn-- form)",
         ))
     }
 }
 
-/// Checks a display name: 1–100 characters after trimming, no control characters.
+/// Checks a display name: 1–100 characters after trimming; no control characters; no format
+/// characters (bidi overrides like U+202E, zero-width characters), line separators or private
+/// use characters; and no word that mixes scripts (`Аnna` with a Cyrillic `А`), the usual way
+/// to make a name look like someone else's. A name in one script (`Анна`, `李小龍`, `Zoë`), or
+/// words in different scripts, is fine.
 pub fn normalize_name(name: &str) -> Result<String, ApiError> {
+    use unicode_security::MixedScript;
     let name = name.trim();
     let len = name.chars().count();
-    if len == 0 || len > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
+    let invalid = |why: &str| {
+        Err(ApiError::unprocessable(
             "invalid_name",
-            "name must have 1 to 100 characters",
-        ));
+            format!("name must have 1 to 100 characters{why}"),
+        ))
+    };
+    if len == 0 || len > 100 {
+        return invalid("");
+    }
+    let hidden = |c: char| {
+        c.is_control()
+            || crate::logging::is_format_char(c)
+            || matches!(c, '\u{2028}' | '\u{2029}')
+            || matches!(c as u32, 0xE000..=0xF8FF | 0xF0000..=0x10FFFF)
+    };
+    if name.chars().any(hidden) {
+        return invalid(", without control, format (bidi, zero-width) or private-use characters");
+    }
+    if name.split_whitespace().any(|word| !word.is_single_script()) {
+        return invalid(", each word in one script (no look-alike letters from another)");
     }
     Ok(name.to_string())
 }
@@ -140,10 +162,9 @@ pub async fn register(
     role: &'static str,
     client: Option<String>,
 ) -> Result<User, ApiError> {
-    use secrecy::ExposeSecret;
     let email = normalize_email(email)?;
     let name = normalize_name(name)?;
-    password::check_policy(password.expose_secret(), Some(&email))?;
+    password::check_policy_off_thread(&password, Some(email.clone())).await?;
     let hash = state.passwords.hash(password).await?;
     state
         .db
@@ -194,15 +215,9 @@ pub async fn login(
             .await?
     };
     let t = now();
-    let locked = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .is_some_and(|until| until > t);
-    // Always verify, against a dummy hash if needed, so every path costs the same.
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified = state.passwords.verify(password, stored).await?;
-
     let Some(user) = user else {
+        // Verify against the dummy hash so the answer takes as long as for a real account.
+        state.passwords.verify(password, None).await?;
         let event =
             NewEvent::user(None, "login_failed", FAILURE, client, t).because("unknown_account");
         state
@@ -211,7 +226,32 @@ pub async fn login(
             .await?;
         return Err(invalid_credentials());
     };
-    if locked {
+    // The lock decision and the attempt are one write: the attempt is counted before the
+    // password is checked, and the attempt that reaches the threshold locks the account before
+    // its own check. However many guesses arrive at once, at most the threshold of them are
+    // checked against the real hash in a lock window; the others are refused as locked.
+    let attempt = {
+        let state_ref = state.clone();
+        state
+            .db
+            .write(move |conn| {
+                write_tx(conn, |conn| {
+                    let Some(failures) = users::begin_attempt(conn, user.id, t)? else {
+                        return Ok(None);
+                    };
+                    let lock = lock_duration(&state_ref, failures)
+                        .map(|d| t + Duration::from_std(d).unwrap_or(Duration::hours(1)));
+                    if let Some(until) = lock {
+                        users::lock_until(conn, user.id, until)?;
+                    }
+                    Ok::<_, ApiError>(Some((failures, lock)))
+                })
+            })
+            .await?
+    };
+    let Some((failures, lock)) = attempt else {
+        // Locked: the password is not checked; the dummy hash keeps the timing uniform.
+        state.passwords.verify(password, None).await?;
         let event = NewEvent::user(Some(user.id), "login_refused", DENIED, client, t)
             .because("account_locked");
         state
@@ -219,20 +259,17 @@ pub async fn login(
             .run(move |conn| Ok(audit::record(conn, &event)?))
             .await?;
         return Err(invalid_credentials());
-    }
+    };
+    let verified = state
+        .passwords
+        .verify(password, user.password_hash.clone())
+        .await?;
     if !verified.ok {
         let user_id = user.id;
-        let state_ref = state.clone();
         state
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 write_tx(conn, |conn| {
-                    let (failures, _) = users::record_failed_login(conn, user_id, t)?;
-                    let lock = lock_duration(&state_ref, failures)
-                        .map(|d| t + Duration::from_std(d).unwrap_or(Duration::hours(1)));
-                    if let Some(until) = lock {
-                        users::lock_until(conn, user_id, until)?;
-                    }
                     audit::record(
                         conn,
                         &NewEvent::user(Some(user_id), "login_failed", FAILURE, client.clone(), t)
@@ -248,7 +285,7 @@ pub async fn login(
                                 )),
                         )?;
                     }
-                    Ok(())
+                    Ok::<_, ApiError>(())
                 })
             })
             .await?;
@@ -367,9 +404,12 @@ pub async fn refresh(
 }
 
 /// Revokes the refresh token's family. Unknown tokens are ignored (logout is idempotent).
+/// `csrf_sent` is the `X-CSRF-Token` of a cookie-mode logout (`None` when the token came in the
+/// body): a known token is only revoked when it is the family's.
 pub async fn logout(
     state: &web::Data<AppState>,
     refresh_token: &str,
+    csrf_sent: Option<String>,
     client: Option<String>,
 ) -> Result<(), ApiError> {
     let hash = tokens::token_hash(refresh_token);
@@ -378,7 +418,19 @@ pub async fn logout(
         .run(move |conn| {
             let t = now();
             write_tx(conn, |conn| {
-                if let Some(token) = queries::find_by_hash(conn, &hash)? {
+                let token = queries::find_by_hash(conn, &hash)?;
+                if let (Some(sent), Some(token)) = (&csrf_sent, &token) {
+                    let ok = token.csrf_hash.as_deref().is_some_and(|expected| {
+                        crate::http::auth::constant_time_eq(&tokens::token_hash(sent), expected)
+                    });
+                    if !ok {
+                        return Err(ApiError::forbidden(
+                            "csrf_failed",
+                            "missing or wrong X-CSRF-Token header",
+                        ));
+                    }
+                }
+                if let Some(token) = token {
                     queries::revoke_family(conn, &token.family_id, t)?;
                     audit::record(
                         conn,

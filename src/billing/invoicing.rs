@@ -268,12 +268,21 @@ fn buyers_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<std::collections::Ha
 fn vat_by_rate(lines: &[(Decimal, i64)]) -> Result<i64, ApiError> {
     let mut by_rate: BTreeMap<Decimal, i64> = BTreeMap::new();
     for (rate, excl) in lines {
-        *by_rate.entry(*rate).or_default() += excl;
+        let sum = by_rate.entry(*rate).or_default();
+        *sum = sum.checked_add(*excl).ok_or_else(out_of_range)?;
     }
     by_rate.into_iter().try_fold(0i64, |acc, (rate, excl)| {
-        Ok(acc
-            + vat_on(excl, rate).map_err(|_| ApiError::Internal("amount out of range".into()))?)
+        acc.checked_add(vat_on(excl, rate).map_err(|_| out_of_range())?)
+            .ok_or_else(out_of_range)
     })
+}
+
+/// An invoice whose amounts do not fit: refused with the reason rather than wrapped around.
+fn out_of_range() -> ApiError {
+    ApiError::unprocessable(
+        "amount_out_of_range",
+        "the invoice's amounts are out of range; review the period's sessions",
+    )
 }
 
 /// What a run issues for one driver and the context it needs.
@@ -318,8 +327,12 @@ fn issue_in_tx(
                 )
             })
             .collect();
-        let excl_vat: i64 = rated.iter().map(|(_, e)| e).sum();
+        let excl_vat = rated
+            .iter()
+            .try_fold(0i64, |acc, (_, e)| acc.checked_add(*e))
+            .ok_or_else(out_of_range)?;
         let vat = vat_by_rate(&rated)?;
+        let total = excl_vat.checked_add(vat).ok_or_else(out_of_range)?;
         let number = format_number(series, seq);
         let invoice_id: i64 = diesel::insert_into(invoices::table)
             .values((
@@ -333,7 +346,7 @@ fn issue_in_tx(
                 invoices::currency.eq(&currency),
                 invoices::excl_vat.eq(excl_vat),
                 invoices::vat.eq(vat),
-                invoices::total.eq(excl_vat + vat),
+                invoices::total.eq(total),
                 invoices::buyer.eq(serde_json::to_string(buyer).unwrap_or_default()),
                 invoices::seller.eq(serde_json::to_string(seller).unwrap_or_default()),
             ))

@@ -116,6 +116,7 @@ pub fn allocate(exact_major: &[Decimal]) -> Result<(i64, Vec<i64>), AmountOutOfR
         .ok_or(AmountOutOfRange)?;
     let mut diff = total.checked_sub(rounded_sum).ok_or(AmountOutOfRange)?;
     // The remainder of each line: how much its rounding took away (positive) or added.
+    // Each line is within half a minor unit of its exact amount, so this cannot overflow.
     let remainder = |i: usize, lines: &[i64]| exact_minor[i] - Decimal::from(lines[i]);
     while diff != 0 {
         let pick = (0..lines.len()).reduce(|best, i| {
@@ -128,13 +129,9 @@ pub fn allocate(exact_major: &[Decimal]) -> Result<(i64, Vec<i64>), AmountOutOfR
             }
         });
         let Some(i) = pick else { break };
-        if diff > 0 {
-            lines[i] += 1;
-            diff -= 1;
-        } else {
-            lines[i] -= 1;
-            diff += 1;
-        }
+        let step = diff.signum();
+        lines[i] = lines[i].checked_add(step).ok_or(AmountOutOfRange)?;
+        diff -= step;
     }
     Ok((total, lines))
 }

@@ -21,6 +21,20 @@ use utoipa::ToSchema;
 /// OCPI numbers carry at most four decimals; the pricing engine rescales to that.
 const OCPI_SCALE: u32 = 4;
 
+/// The largest price of a component, excluding VAT, in major units per kWh, hour or session.
+/// Far above any real tariff in any currency, and small enough that no session a charger can
+/// report (registers are 32-bit Wh in OCPP 1.6; sessions last days, not years) prices beyond
+/// an `i64` of minor units: 2.1 · 10⁶ kWh × 10⁶ = 2.1 · 10¹² major units.
+pub const MAX_PRICE: i64 = 1_000_000;
+/// The largest step size, in Wh or seconds.
+pub const MAX_STEP_SIZE: u64 = 1_000_000;
+/// The largest energy restriction (`min_kwh`, `max_kwh`), kWh.
+pub const MAX_KWH: i64 = 1_000_000;
+/// The largest power (kW) or current (A) restriction.
+pub const MAX_POWER_OR_CURRENT: i64 = 100_000;
+/// The largest duration restriction, seconds (400 days).
+pub const MAX_DURATION_SECS: u64 = 400 * 24 * 3600;
+
 /// An invalid tariff: the JSON path of the offending field and what is wrong with it.
 /// The HTTP layer answers 422 with both.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -423,7 +437,8 @@ fn parse_component(
     let price = obj
         .get("price")
         .ok_or_else(|| TariffError::new(&price_path, "is required"))
-        .and_then(|v| non_negative_number(v, &price_path))?;
+        .and_then(|v| non_negative_number(v, &price_path))
+        .and_then(|d| at_most(d, MAX_PRICE, &price_path))?;
     let step_path = format!("{path}.step_size");
     let step_size = match obj.get("step_size") {
         None | Some(Value::Null) => 1,
@@ -431,6 +446,12 @@ fn parse_component(
             TariffError::new(&step_path, "must be a non-negative integer (Wh or seconds)")
         })?,
     };
+    if step_size > MAX_STEP_SIZE {
+        return Err(TariffError::new(
+            &step_path,
+            format!("must be at most {MAX_STEP_SIZE}"),
+        ));
+    }
     if let Some(vat) = obj.get("vat").filter(|v| !v.is_null()) {
         let vat_path = format!("{path}.vat");
         let vat = non_negative_number(vat, &vat_path)?;
@@ -503,19 +524,26 @@ fn parse_restrictions(json: &Value, path: &str) -> Result<Restrictions, TariffEr
             .transpose()
     };
     let number = |name: &str| -> Result<Option<Decimal>, TariffError> {
+        let max = if name.ends_with("_kwh") {
+            MAX_KWH
+        } else {
+            MAX_POWER_OR_CURRENT
+        };
         field(name)
-            .map(|v| non_negative_number(v, &sub(name)))
+            .map(|v| non_negative_number(v, &sub(name)).and_then(|d| at_most(d, max, &sub(name))))
             .transpose()
     };
     let seconds = |name: &str| -> Result<Option<u64>, TariffError> {
         field(name)
             .map(|v| {
-                v.as_u64().ok_or_else(|| {
-                    TariffError::new(
-                        sub(name),
-                        "must be a non-negative integer number of seconds",
-                    )
-                })
+                v.as_u64()
+                    .filter(|s| *s <= MAX_DURATION_SECS)
+                    .ok_or_else(|| {
+                        TariffError::new(
+                            sub(name),
+                            format!("must be a non-negative integer number of seconds, at most {MAX_DURATION_SECS}"),
+                        )
+                    })
             })
             .transpose()
     };
@@ -616,6 +644,14 @@ fn non_negative_number(value: &Value, path: &str) -> Result<Decimal, TariffError
         return Err(TariffError::new(path, "must have at most 4 decimals"));
     }
     Ok(d.abs())
+}
+
+/// Checks an upper bound on an amount.
+fn at_most(d: Decimal, max: i64, path: &str) -> Result<Decimal, TariffError> {
+    if d > Decimal::from(max) {
+        return Err(TariffError::new(path, format!("must be at most {max}")));
+    }
+    Ok(d)
 }
 
 fn weekday_from_ocpi(name: &str) -> Option<chrono::Weekday> {
@@ -846,6 +882,42 @@ mod tests {
             (
                 json!({"start_time": "10:00", "end_time": "10:00"}),
                 "elements[1].restrictions.end_time",
+            ),
+        ] {
+            assert_eq!(err(restricted(r.clone())).field, field, "restriction {r}");
+        }
+    }
+
+    #[test]
+    fn every_price_and_amount_is_bounded() {
+        let price = |p: Value| json!({"elements": [{"price_components": [{"type": "ENERGY", "price": p, "step_size": 1}]}]});
+        assert_eq!(
+            err(price(json!(1e18))).field,
+            "elements[0].price_components[0].price"
+        );
+        assert_eq!(
+            err(price(json!(1_000_000.000_1))).field,
+            "elements[0].price_components[0].price"
+        );
+        assert!(validate_tariff(&price(json!(MAX_PRICE)), "SEK", vat25()).is_ok());
+        assert_eq!(
+            err(json!({"elements": [{"price_components": [{"type": "TIME", "price": 1, "step_size": 2_000_000}]}]})).field,
+            "elements[0].price_components[0].step_size"
+        );
+        let restricted = |r: Value| json!({"elements": [{"price_components": [{"type": "ENERGY", "price": 1, "step_size": 1}], "restrictions": r}]});
+        for (r, field) in [
+            (json!({"min_kwh": 1e12}), "elements[0].restrictions.min_kwh"),
+            (
+                json!({"max_power": 1e9}),
+                "elements[0].restrictions.max_power",
+            ),
+            (
+                json!({"min_current": 1e9}),
+                "elements[0].restrictions.min_current",
+            ),
+            (
+                json!({"max_duration": 1u64 << 62}),
+                "elements[0].restrictions.max_duration",
             ),
         ] {
             assert_eq!(err(restricted(r.clone())).field, field, "restriction {r}");

@@ -2,6 +2,7 @@
 //! meter values, integrity flags, durations, and the live view the app shows.
 
 pub mod handlers;
+pub mod integrity;
 pub mod queries;
 pub mod remote;
 pub mod rfid;
@@ -208,12 +209,18 @@ pub const FLAG_LATE_START: &str = "late_start_after_failure";
 /// An operator ended the session because its charger never reported the stop.
 pub const FLAG_FORCE_CLOSED: &str = "force_closed";
 
-/// Whether a flag holds its session from invoicing until an operator releases it. Every flag
-/// but `force_closed` does: that one records an operator's own reviewed decision (billed from
-/// the last meter value the charger sent), so holding it again would only ask the same person
-/// twice.
+/// Whether a flag holds its session from invoicing until an operator releases it, or only
+/// annotates it (README, "Integrity flags"). Annotating: `force_closed` records an operator's
+/// own reviewed decision (billed from the last meter value the charger sent), so holding it
+/// again would only ask the same person twice; `meter_gap` leaves the session's energy exact
+/// (the register difference) and only spreads it evenly over the gap between readings;
+/// `zero_start_corrected` bills from the first reading, never more than was charged. Every
+/// other flag holds: the energy, or who pays for it, is in doubt.
 pub fn flag_holds(flag: &str) -> bool {
-    flag != FLAG_FORCE_CLOSED
+    !matches!(
+        flag,
+        FLAG_FORCE_CLOSED | FLAG_METER_GAP | integrity::FLAG_ZERO_START_CORRECTED
+    )
 }
 
 /// A gap between meter samples longer than this is flagged.
@@ -320,34 +327,7 @@ pub fn start_transaction(
             now,
         )?;
     }
-    if meter_start == 0 {
-        queries::flag(
-            conn,
-            id,
-            FLAG_ZERO_BASELINE,
-            "meterStart is 0 Wh: a new or reset meter, or a missing reading",
-            now,
-        )?;
-    } else if meter_start < 0 {
-        queries::flag(
-            conn,
-            id,
-            FLAG_IMPLAUSIBLE_BASELINE,
-            &format!("meterStart is {meter_start} Wh"),
-            now,
-        )?;
-    }
-    if let Some(previous) = queries::previous_meter_stop(conn, cp, connector, id)? {
-        if i64::from(meter_start) < previous {
-            queries::flag(
-                conn,
-                id,
-                FLAG_IMPLAUSIBLE_BASELINE,
-                &format!("meterStart {meter_start} Wh is below the previous session's stop {previous} Wh"),
-                now,
-            )?;
-        }
-    }
+    integrity::check_start(conn, id, cp, connector, meter_start, now)?;
     Ok(Started {
         transaction_id: id,
         authorization,
@@ -521,6 +501,7 @@ fn check_energy<'a>(
         .filter(|r| r.measurand == queries::ENERGY_REGISTER && r.phase.is_none())
         .filter_map(|r| r.normalized.map(|n| (r.sampled_at, n)))
         .collect();
+    integrity::zero_start_reading(conn, session_id, &new, now)?;
     let (Some(from), Some(to)) = (new.iter().map(|s| s.0).min(), new.iter().map(|s| s.0).max())
     else {
         return Ok(());
@@ -650,6 +631,14 @@ pub fn stop_transaction(
         }
     }
     let samples = queries::energy_samples(conn, session.id)?;
+    integrity::zero_start_stop(
+        conn,
+        &session,
+        i64::from(meter_stop),
+        at.naive_utc(),
+        !samples.is_empty(),
+        now,
+    )?;
     if let Some((_, last)) = samples.last() {
         if i64::from(meter_stop) < *last {
             queries::flag(

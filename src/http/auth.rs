@@ -117,14 +117,16 @@ pub async fn account_of(
         .run(move |conn| Ok(users::find(conn, id)?))
         .await?
         .ok_or_else(invalid_token)?;
-    if user.token_version != claims.ver || user.status == users::DELETED {
-        return Err(invalid_token());
-    }
+    // A blocked account says so (a block also raises the token version, so these tokens stay
+    // revoked after an unblock).
     if user.status == users::BLOCKED {
         return Err(ApiError::forbidden(
             "account_blocked",
             "this account is blocked; contact the operator",
         ));
+    }
+    if user.token_version != claims.ver || user.status == users::DELETED {
+        return Err(invalid_token());
     }
     Ok(AuthUser {
         id,

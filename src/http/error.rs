@@ -5,17 +5,20 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use super::codes::ErrorCode;
+
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-/// A stable snake_case `code` for programs and a `message` for people.
+/// A stable snake_case `code` for programs (one of [`ErrorCode`]; each operation lists the ones
+/// it can answer) and a `message` for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    #[schema(example = "invalid_credentials")]
-    pub code: String,
+    #[schema(inline, example = "invalid_credentials")]
+    pub code: ErrorCode,
     #[schema(example = "Wrong email or password")]
     pub message: String,
 }
@@ -100,22 +103,22 @@ impl ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
 
-    /// The stable snake_case code of the answer.
-    pub fn code(&self) -> &str {
+    /// The `error.code` of this error.
+    pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::Unprocessable { code, .. } => code,
-            ApiError::NotFound(_) => "not_found",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "service_unavailable",
-            ApiError::BadGateway(_) => "charger_error",
-            ApiError::GatewayTimeout(_) => "charger_timeout",
-            ApiError::Internal(_) => "internal_error",
+            | ApiError::Unprocessable { code, .. } => ErrorCode::of(code),
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::TooManyRequests { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::BadGateway(_) => ErrorCode::ChargerError,
+            ApiError::GatewayTimeout(_) => ErrorCode::ChargerTimeout,
+            ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 }
@@ -156,7 +159,7 @@ impl ResponseError for ApiError {
         }
         response.json(ErrorBody {
             error: ErrorDetail {
-                code: self.code().to_string(),
+                code: self.code(),
                 message,
             },
         })

@@ -76,6 +76,55 @@ impl Metrics {
     }
 }
 
+/// The methods this server implements; every other is refused by [`known_methods`] before
+/// routing, and the metrics label of anything else is `other`.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The metrics label of a method: one of [`METHODS`] or `other`, so request labels stay a
+/// small fixed set whatever clients send.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method.as_str())
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Middleware (for `from_fn`) that refuses methods other than [`METHODS`] before routing: the
+/// standard methods this server does not implement on any path (TRACE, CONNECT) with 405
+/// `method_not_allowed` and an `Allow` header, every other name with 501
+/// `method_not_implemented` (RFC 9110 §9.1, §15.5.6).
+pub async fn known_methods(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    use super::error::{ErrorBody, ErrorCode, ErrorDetail};
+    if method_label(req.method()) == "other" {
+        let standard = matches!(req.method().as_str(), "TRACE" | "CONNECT");
+        let (mut answer, code) = if standard {
+            (
+                actix_web::HttpResponse::MethodNotAllowed(),
+                ErrorCode::MethodNotAllowed,
+            )
+        } else {
+            (
+                actix_web::HttpResponse::NotImplemented(),
+                ErrorCode::MethodNotImplemented,
+            )
+        };
+        let answer = answer
+            .insert_header((actix_web::http::header::ALLOW, METHODS.join(", ")))
+            .json(ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: format!("this server implements {}", METHODS.join(", ")),
+                },
+            });
+        return Ok(req.into_response(answer).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 /// Middleware (for `from_fn`) that records every request's route, status and latency.
 pub async fn record(
     req: ServiceRequest,
@@ -85,7 +134,7 @@ pub async fn record(
         .app_data::<actix_web::web::Data<crate::app::AppState>>()
         .map(|s| s.metrics.clone());
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     let route = res
         .request()
@@ -93,16 +142,17 @@ pub async fn record(
         .unwrap_or_else(|| "unmatched".into());
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
-    // The access log: one line per request, inside the request's span (which holds its id).
+    // The access log: one line per request, inside the request's span (which holds its id and
+    // the method as sent).
     tracing::info!(
-        method = %method,
+        method,
         path = %res.request().path(),
         status,
         elapsed_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
     if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+        metrics.observe(method, &route, status, elapsed.as_secs_f64());
     }
     Ok(res)
 }

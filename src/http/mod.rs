@@ -2,7 +2,10 @@
 //! rate limiting and the OpenAPI assembly.
 
 pub mod auth;
+pub mod codes;
 pub mod error;
+pub mod error_docs;
+pub mod headers;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -98,15 +101,15 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
         }
         let status = res.status();
         let code = match status.as_u16() {
-            400 => "bad_request",
-            404 => "not_found",
-            405 => "method_not_allowed",
-            408 => "request_timeout",
-            413 => "payload_too_large",
-            415 => "unsupported_media_type",
-            431 => "headers_too_large",
-            s if s >= 500 => "internal_error",
-            _ => "request_failed",
+            400 => error::ErrorCode::BadRequest,
+            404 => error::ErrorCode::NotFound,
+            405 => error::ErrorCode::MethodNotAllowed,
+            408 => error::ErrorCode::RequestTimeout,
+            413 => error::ErrorCode::PayloadTooLarge,
+            415 => error::ErrorCode::UnsupportedMediaType,
+            431 => error::ErrorCode::HeadersTooLarge,
+            s if s >= 500 => error::ErrorCode::InternalError,
+            _ => error::ErrorCode::RequestFailed,
         };
         let message = status
             .canonical_reason()
@@ -114,10 +117,7 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
             .to_string();
         let (req, _) = res.into_parts();
         let body = HttpResponse::build(status).json(error::ErrorBody {
-            error: error::ErrorDetail {
-                code: code.to_string(),
-                message,
-            },
+            error: error::ErrorDetail { code, message },
         });
         Ok(ErrorHandlerResponse::Response(
             actix_web::dev::ServiceResponse::new(req, body).map_into_right_body(),

@@ -24,6 +24,15 @@ impl AddressLimiter {
         }
     }
 
+    /// Allows `per_hour` requests per hour per address (at least one), all of them at once.
+    pub fn per_hour(per_hour: u32) -> Self {
+        let n = NonZeroU32::new(per_hour.max(1)).expect("at least one");
+        AddressLimiter {
+            limiter: RateLimiter::keyed(Quota::per_hour(n)),
+            clock: DefaultClock::default(),
+        }
+    }
+
     /// Counts one request from `ip`; answers 429 with `Retry-After` when over the quota.
     pub fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
         let Some(ip) = ip else { return Ok(()) };

@@ -2,6 +2,7 @@
 //! subprotocol `ocpp1.6`, every Core-profile message from chargers answered, malformed frames
 //! answered with the CALLERROR the spec names while the connection stays up.
 
+pub mod admission;
 pub mod commands;
 pub mod frames;
 pub mod registry;
@@ -51,36 +52,7 @@ fn offers_ocpp16(req: &HttpRequest) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case(SUBPROTOCOL))
 }
 
-async fn refuse(
-    state: &State,
-    req: &HttpRequest,
-    cp: &str,
-    reason: &'static str,
-) -> Result<HttpResponse, ApiError> {
-    let mut event = NewEvent::user(
-        None,
-        "charger_connection_refused",
-        audit::DENIED,
-        client_addr(req, state.config.trust_proxy),
-        now(),
-    )
-    .because(reason);
-    event.actor = format!("charger:{cp}");
-    event.charge_point_id = Some(cp.chars().take(48).collect());
-    state
-        .db
-        .write(move |conn| Ok(audit::record(conn, &event)?))
-        .await?;
-    tracing::warn!(charge_point = %cp, reason, "charger connection refused");
-    Ok(HttpResponse::Unauthorized()
-        .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"laddkoll OCPP\""))
-        .json(crate::http::error::ErrorBody {
-            error: crate::http::error::ErrorDetail {
-                code: "charger_unauthorized".into(),
-                message: "unknown charge point or wrong key".into(),
-            },
-        }))
-}
+use admission::refuse;
 
 /// `GET /ocpp/{charge_point_id}`: authenticates the charger and upgrades to WebSocket.
 pub async fn connect(
@@ -90,6 +62,9 @@ pub async fn connect(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let cp = path.into_inner();
+    if let Some(refused) = admission::check_id(&state, &req, &cp).await? {
+        return Ok(refused);
+    }
     let Some((user, key)) = basic_credentials(&req) else {
         return refuse(&state, &req, &cp, "no HTTP Basic credentials").await;
     };

@@ -141,7 +141,7 @@ impl ResponseError for PageError {
                 if let ApiError::Internal(detail) = error {
                     tracing::error!(error = %detail, "portal request failed");
                 }
-                let message = i18n::error_message(*lang, error.code(), &error.to_string());
+                let message = i18n::error_message(*lang, error.code().as_str(), &error.to_string());
                 let body = templates::render(
                     "error.html",
                     context! { lang => lang.code(), message, code => error.code(), back },

@@ -146,7 +146,7 @@ async fn login(cx: Cx, form: web::Form<LoginForm>) -> Page {
     match outcome {
         Ok(res) => Ok(res),
         Err(e) => {
-            let message = super::i18n::error_message(cx.lang, e.code(), &e.to_string());
+            let message = super::i18n::error_message(cx.lang, e.code().as_str(), &e.to_string());
             login_form(&cx, e.status_code(), Some(next), Some(message), &form.email)
         }
     }
@@ -200,7 +200,7 @@ async fn register(cx: Cx, form: web::Form<RegisterForm>) -> Page {
     match outcome {
         Ok(res) => Ok(res),
         Err(e) => {
-            let message = super::i18n::error_message(cx.lang, e.code(), &e.to_string());
+            let message = super::i18n::error_message(cx.lang, e.code().as_str(), &e.to_string());
             register_form(&cx, e.status_code(), Some(message), &form.email, &form.name)
         }
     }
@@ -212,6 +212,7 @@ async fn logout(cx: Cx, form: web::Form<CsrfForm>) -> Page {
         crate::auth::logout(
             &cx.state,
             token.value(),
+            Some(form.csrf.clone()),
             client_addr(&cx.req, cx.state.config.trust_proxy),
         )
         .await
@@ -443,7 +444,7 @@ async fn locations(cx: Cx, q: web::Query<NearForm>) -> Page {
             Vec::new(),
             Some(super::i18n::error_message(
                 cx.lang,
-                e.code(),
+                e.code().as_str(),
                 &e.to_string(),
             )),
         ),

@@ -170,6 +170,9 @@ pub async fn provision(
                 &json!({"email": email, "password": password, "name": format!("Simulated driver {}", n + 1)}),
             ))
             .await?;
+            if status == 429 {
+                bail!("registering driver {email} answered 429: the server rations registrations per address; start it with a higher LADDKOLL_REGISTER_RATE_PER_HOUR (and LADDKOLL_AUTH_RATE_PER_MINUTE) to provision many drivers");
+            }
             if status != 201 {
                 bail!("registering driver {email} answered {status}: {body}");
             }

@@ -80,11 +80,12 @@ fi
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
-# The auth rate limit and the account lockout are raised so that the fuzzer reaches the
+# The auth and registration rate limits and the account lockout are raised so that the fuzzer reaches the
 # handlers instead of collecting 429s; OCPP timeouts are short so calls to chargers end quickly.
 export DATABASE_URL="sqlite://$TMP/fuzz.db" LADDKOLL_BIND="127.0.0.1:$PORT" LADDKOLL_ENV=development \
     LADDKOLL_JWT_SECRET=fuzz-jwt-secret-0123456789abcdefghijklmn \
     LADDKOLL_AUTH_RATE_PER_MINUTE=1000000 LADDKOLL_LOCKOUT_THRESHOLD=1000000 \
+    LADDKOLL_REGISTER_RATE_PER_HOUR=1000000 LADDKOLL_OCPP_REFUSALS_PER_MINUTE=1000000 \
     LADDKOLL_OCPP_CALL_TIMEOUT_SECS=2 LADDKOLL_APP_START_TIMEOUT_SECS=2 \
     LADDKOLL_LOG="${LADDKOLL_LOG:-warn}"
 
