@@ -423,6 +423,9 @@ struct Habit {
     alt: Option<&'static str>,
     arrive_h: f64,
     spread_min: f64,
+    /// Minutes added to `arrive_h` week by week (cycling), before the jitter: a habit whose
+    /// arrival varies in a known way.
+    pattern_min: &'static [f64],
     stay_h: (f64, f64),
     kwh: (f64, f64),
     dc: bool,
@@ -445,6 +448,7 @@ const fn commute(arrive_h: f64) -> Habit {
         alt: None,
         arrive_h,
         spread_min: 20.0,
+        pattern_min: &[],
         stay_h: (7.5, 9.0),
         kwh: (10.0, 24.0),
         dc: false,
@@ -466,17 +470,21 @@ const DRIVERS: &[Driver] = &[
                 alt: Some("KGA"),
                 arrive_h: 7.67,
                 spread_min: 15.0,
+                pattern_min: &[],
                 stay_h: (8.0, 8.8),
                 kwh: (12.0, 22.0),
                 dc: false,
             },
+            // Saturday mornings near home, some weeks before 09:00 (the cheaper night tariff
+            // still applies), most weeks after: the cheaper hour is within her own habit
             Habit {
                 days: &[5],
                 prob: 0.85,
                 site: "GOT",
                 alt: Some("MED"),
-                arrive_h: 10.0,
-                spread_min: 20.0,
+                arrive_h: 9.33,
+                spread_min: 10.0,
+                pattern_min: &[-45.0, 0.0, 15.0, -30.0, 10.0, 0.0, 20.0, -40.0],
                 stay_h: (1.5, 2.5),
                 kwh: (14.0, 24.0),
                 dc: false,
@@ -488,6 +496,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 15.5,
                 spread_min: 60.0,
+                pattern_min: &[],
                 stay_h: (0.45, 0.7),
                 kwh: (25.0, 40.0),
                 dc: true,
@@ -508,6 +517,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 11.0,
                 spread_min: 40.0,
+                pattern_min: &[],
                 stay_h: (0.4, 0.6),
                 kwh: (25.0, 45.0),
                 dc: true,
@@ -528,6 +538,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 14.0,
                 spread_min: 45.0,
+                pattern_min: &[],
                 stay_h: (1.5, 2.5),
                 kwh: (10.0, 16.0),
                 dc: false,
@@ -548,6 +559,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 18.5,
                 spread_min: 20.0,
+                pattern_min: &[],
                 stay_h: (1.5, 2.5),
                 kwh: (10.0, 20.0),
                 dc: false,
@@ -568,6 +580,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 9.5,
                 spread_min: 20.0,
+                pattern_min: &[],
                 stay_h: (1.5, 2.5),
                 kwh: (12.0, 20.0),
                 dc: false,
@@ -587,6 +600,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 18.5,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (12.0, 13.0),
                 kwh: (15.0, 30.0),
                 dc: false,
@@ -598,6 +612,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 10.3,
                 spread_min: 20.0,
+                pattern_min: &[],
                 stay_h: (1.5, 2.5),
                 kwh: (12.0, 20.0),
                 dc: false,
@@ -617,6 +632,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 19.0,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (2.0, 3.0),
                 kwh: (8.0, 18.0),
                 dc: false,
@@ -628,6 +644,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 9.8,
                 spread_min: 20.0,
+                pattern_min: &[],
                 stay_h: (1.5, 2.5),
                 kwh: (8.0, 14.0),
                 dc: false,
@@ -639,6 +656,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 12.0,
                 spread_min: 45.0,
+                pattern_min: &[],
                 stay_h: (0.5, 0.8),
                 kwh: (15.0, 25.0),
                 dc: true,
@@ -658,6 +676,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 7.0,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (0.5, 0.75),
                 kwh: (30.0, 50.0),
                 dc: true,
@@ -669,6 +688,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 12.5,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (0.5, 0.75),
                 kwh: (30.0, 50.0),
                 dc: true,
@@ -680,6 +700,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 16.0,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (0.5, 0.75),
                 kwh: (20.0, 35.0),
                 dc: true,
@@ -691,6 +712,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 20.5,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (0.5, 0.75),
                 kwh: (20.0, 35.0),
                 dc: true,
@@ -710,6 +732,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 12.0,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (1.0, 2.0),
                 kwh: (6.0, 14.0),
                 dc: false,
@@ -721,6 +744,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 13.0,
                 spread_min: 45.0,
+                pattern_min: &[],
                 stay_h: (0.4, 0.6),
                 kwh: (20.0, 30.0),
                 dc: true,
@@ -740,6 +764,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 17.5,
                 spread_min: 30.0,
+                pattern_min: &[],
                 stay_h: (2.0, 3.0),
                 kwh: (10.0, 22.0),
                 dc: false,
@@ -751,6 +776,7 @@ const DRIVERS: &[Driver] = &[
                 alt: None,
                 arrive_h: 11.0,
                 spread_min: 45.0,
+                pattern_min: &[],
                 stay_h: (0.5, 0.7),
                 kwh: (20.0, 35.0),
                 dc: true,
@@ -1076,7 +1102,13 @@ fn plan_sessions(now: NaiveDateTime, rng: &mut StdRng) -> Vec<Planned> {
                 if !h.days.contains(&weekday) || !rng.gen_bool(h.prob) {
                     continue;
                 }
-                let minutes = h.arrive_h * 60.0 + jitter(rng, h.spread_min);
+                let week = ((day - first).num_days() / 7) as usize;
+                let pattern = if h.pattern_min.is_empty() {
+                    0.0
+                } else {
+                    h.pattern_min[week % h.pattern_min.len()]
+                };
+                let minutes = h.arrive_h * 60.0 + pattern + jitter(rng, h.spread_min);
                 let stay_min = rng.gen_range(h.stay_h.0..h.stay_h.1) * 60.0;
                 let kwh = rng.gen_range(h.kwh.0..h.kwh.1);
                 let Some(start) = local_to_utc(day, minutes) else {
@@ -1359,6 +1391,7 @@ fn run_recommendations(conn: &mut DbConn) -> Result<usize, ApiError> {
     let cfg = job::JobConfig {
         window_days: 182,
         seed: 1,
+        evidence: job::Evidence::default(),
     };
     let t = now();
     let batch = job::start(conn, &cfg, t)?;

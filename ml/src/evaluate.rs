@@ -7,26 +7,31 @@
 //! scored Hit@1 and Hit@3) and the arrival clock hour (scored by the circular absolute error
 //! in hours, and the share within ±1 h).
 //!
-//! Baselines: the driver's most frequent location (ties: the one used first; Hit@3 takes the
-//! three most frequent), and the driver's median arrival hour among sessions of the same
-//! weekday type (Monday–Friday or weekend), all sessions when there are none of that type.
+//! **The model** is [`DriverModel`], learned by the same function with the same
+//! [`HabitConfig`] as `laddkoll recommend` uses ([`EvalConfig::habits`] defaults to
+//! [`HabitConfig::default`], the recommender's default), and asked [`DriverModel::predict`]
+//! for the test session's weekday. Driver seeds are derived as in the recommender
+//! ([`crate::pipeline::driver_seed`]).
 //!
-//! The model ([`predict_locations`], [`predict_arrival_h`]) is the habit profile the
-//! recommender uses, without any parameter fitted to an evaluation set:
-//! * location: the mean of the long-run frequency distribution and a recency-weighted one
-//!   (weights halve every [`EvalConfig::half_life_days`] days before the last known session).
-//!   Habits drift (a new car park, a new desk); the long-run half keeps rare but real
-//!   alternatives in the top three, the recent half follows the drift.
-//! * arrival hour: the recency-weighted *circular* median of arrival hours on the same weekday
-//!   type (fallback: all). The median minimises absolute error; the circle makes 23:30 and
-//!   00:30 neighbours; recency follows changed routines.
+//! **Baselines**, side by side:
+//! * *most frequent place*: the driver's most frequent location (ties: the one used first;
+//!   Hit@3 takes the three most frequent);
+//! * *median arrival per weekday type*: the driver's median arrival hour among sessions of the
+//!   same weekday type (Monday–Friday or weekend), all sessions when there are none of that type;
+//! * *clustering*: the driver's sessions clustered as the habit model clusters them, without
+//!   recency or shrinkage; the cluster with most sessions of the test day's weekday type (else
+//!   the largest) predicts its circular mean arrival and its locations by frequency (then the
+//!   driver's, then first use). This is what the recommender advised from before the model
+//!   learned to predict.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::features::{circular_distance_h, hour_of_day, is_weekend, weighted_circular_median};
-use crate::import::ImportRow;
+use crate::features::{circular_distance_h, circular_stats, SessionFeatures};
+use crate::habits::{cluster_labels, DriverModel, HabitConfig};
+use crate::import::{ImportRow, RowError};
+use crate::pipeline::driver_seed;
 
 /// Settings of the hold-out.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -35,8 +40,10 @@ pub struct EvalConfig {
     pub train_fraction: f64,
     /// Drivers with fewer sessions are left out.
     pub min_sessions: usize,
-    /// Half-life of the recency weights, in days.
-    pub half_life_days: f64,
+    /// The habit model's settings: the recommender's by default.
+    pub habits: HabitConfig,
+    /// Seed, as `laddkoll recommend --seed`.
+    pub seed: u64,
 }
 
 impl Default for EvalConfig {
@@ -44,7 +51,8 @@ impl Default for EvalConfig {
         Self {
             train_fraction: 0.8,
             min_sessions: 10,
-            half_life_days: 60.0,
+            habits: HabitConfig::default(),
+            seed: 1,
         }
     }
 }
@@ -62,200 +70,349 @@ pub struct Metrics {
     pub start_within_1h: f64,
 }
 
+impl Metrics {
+    /// The best of several predictors on each metric separately (highest hits, lowest error).
+    pub fn best_of(all: &[Metrics]) -> Metrics {
+        let mut b = all.first().copied().unwrap_or_default();
+        for m in all.iter().skip(1) {
+            b.location_hit_at_1 = b.location_hit_at_1.max(m.location_hit_at_1);
+            b.location_hit_at_3 = b.location_hit_at_3.max(m.location_hit_at_3);
+            b.start_hour_mae_h = b.start_hour_mae_h.min(m.start_hour_mae_h);
+            b.start_within_1h = b.start_within_1h.max(m.start_within_1h);
+        }
+        b
+    }
+
+    /// The smallest relative margin of `self` over `other` across the four metrics (positive:
+    /// better on every one). Hits compare as ratios, the error as `other / self`.
+    pub fn worst_margin_over(&self, other: &Metrics) -> f64 {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b - 1.0 } else { a - b };
+        [
+            ratio(self.location_hit_at_1, other.location_hit_at_1),
+            ratio(self.location_hit_at_3, other.location_hit_at_3),
+            ratio(other.start_hour_mae_h, self.start_hour_mae_h),
+            ratio(self.start_within_1h, other.start_within_1h),
+        ]
+        .into_iter()
+        .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Rows and drivers the evaluation did not use, and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Skipped {
+    /// Rows of the file that could not be read (filled in by the caller that parsed the file).
+    pub invalid_rows: usize,
+    /// The first of them with line and reason.
+    pub invalid: Vec<RowError>,
+    /// Drivers with fewer than [`EvalConfig::min_sessions`] sessions.
+    pub drivers_below_min_sessions: usize,
+    /// Their sessions.
+    pub sessions_of_drivers_below_min: usize,
+}
+
+/// Most invalid rows listed one by one in [`Skipped::invalid`].
+pub const LISTED_INVALID_ROWS: usize = 100;
+
+impl Skipped {
+    /// Records rows the parser refused.
+    pub fn add_invalid_rows(&mut self, errors: &[RowError]) {
+        self.invalid_rows += errors.len();
+        let room = LISTED_INVALID_ROWS.saturating_sub(self.invalid.len());
+        self.invalid.extend(errors.iter().take(room).cloned());
+    }
+}
+
 /// Result of [`evaluate`]; serialises to the JSON that `laddkoll evaluate --json` prints.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EvalReport {
     /// Drivers with enough sessions to be evaluated.
     pub drivers: usize,
     /// Test sessions predicted.
     pub test_sessions: usize,
-    /// The habit model.
+    /// The habit model (the recommender's).
     pub model: Metrics,
-    /// The baselines.
+    /// Most frequent place and median arrival per weekday type.
     pub baseline: Metrics,
+    /// The per-driver clustering baseline.
+    pub clustering_baseline: Metrics,
+    /// What was left out.
+    pub skipped: Skipped,
+    /// The settings evaluated.
+    pub config: Option<EvalConfig>,
 }
 
 impl EvalReport {
+    /// The best baseline on each metric.
+    pub fn best_baseline(&self) -> Metrics {
+        Metrics::best_of(&[self.baseline, self.clustering_baseline])
+    }
+
     /// A side-by-side table for a terminal.
     pub fn to_text(&self) -> String {
+        let (train, min) = self
+            .config
+            .map_or((0.8, 10), |c| (c.train_fraction, c.min_sessions));
         let mut s = format!(
-            "Temporal hold-out: {} drivers, {} test sessions\n{:<22}{:>10}{:>10}{:>10}\n",
-            self.drivers, self.test_sessions, "metric", "model", "baseline", "change"
+            "Temporal hold-out: {} drivers, {} test sessions (drivers with ≥ {min} sessions; \
+             the first {:.0} % of each driver's sessions to learn, the rest to test)\n\
+             {:<22}{:>8}{:>17}{:>12}{:>10}\n",
+            self.drivers,
+            self.test_sessions,
+            train * 100.0,
+            "metric",
+            "model",
+            "frequent/median",
+            "clustering",
+            "vs best"
         );
-        let rows: [(&str, f64, f64, bool); 4] = [
+        let best = self.best_baseline();
+        let rows: [(&str, f64, f64, f64, f64, bool); 4] = [
             (
                 "location Hit@1",
                 self.model.location_hit_at_1,
                 self.baseline.location_hit_at_1,
+                self.clustering_baseline.location_hit_at_1,
+                best.location_hit_at_1,
                 true,
             ),
             (
                 "location Hit@3",
                 self.model.location_hit_at_3,
                 self.baseline.location_hit_at_3,
+                self.clustering_baseline.location_hit_at_3,
+                best.location_hit_at_3,
                 true,
             ),
             (
                 "start hour MAE (h)",
                 self.model.start_hour_mae_h,
                 self.baseline.start_hour_mae_h,
+                self.clustering_baseline.start_hour_mae_h,
+                best.start_hour_mae_h,
                 false,
             ),
             (
                 "start within ±1 h",
                 self.model.start_within_1h,
                 self.baseline.start_within_1h,
+                self.clustering_baseline.start_within_1h,
+                best.start_within_1h,
                 true,
             ),
         ];
-        for (name, m, b, higher_is_better) in rows {
-            let better = if higher_is_better { m > b } else { m < b };
+        for (name, m, b, c, best, higher_is_better) in rows {
+            let better = if higher_is_better { m > best } else { m < best };
             s.push_str(&format!(
-                "{name:<22}{m:>10.3}{b:>10.3}{:>+10.3}{}\n",
-                m - b,
+                "{name:<22}{m:>8.3}{b:>17.3}{c:>12.3}{:>+10.3}{}\n",
+                m - best,
                 if better { "  better" } else { "" }
+            ));
+        }
+        let sk = &self.skipped;
+        if sk.drivers_below_min_sessions > 0 || sk.invalid_rows > 0 {
+            s.push_str(&format!(
+                "skipped: {} driver(s) with fewer than {min} sessions ({} sessions), {} invalid row(s)\n",
+                sk.drivers_below_min_sessions, sk.sessions_of_drivers_below_min, sk.invalid_rows
             ));
         }
         s
     }
 }
 
+/// Hit and error sums of one predictor; add them up over any set of drivers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sums {
+    /// Test sessions.
+    pub n: usize,
+    /// Location ranked first.
+    pub hit1: usize,
+    /// Location among the first three.
+    pub hit3: usize,
+    /// Sum of circular absolute arrival errors, hours.
+    pub abs_err: f64,
+    /// Arrivals within ±1 h.
+    pub within: usize,
+}
+
+impl Sums {
+    fn add(&mut self, ranked: &[i64], actual_loc: i64, predicted_h: f64, actual_h: f64) {
+        self.n += 1;
+        self.hit1 += usize::from(ranked.first() == Some(&actual_loc));
+        self.hit3 += usize::from(ranked.iter().take(3).any(|l| *l == actual_loc));
+        let e = circular_distance_h(predicted_h, actual_h);
+        self.abs_err += e;
+        self.within += usize::from(e <= 1.0);
+    }
+
+    /// Adds another set of sums.
+    pub fn merge(&mut self, o: &Sums) {
+        self.n += o.n;
+        self.hit1 += o.hit1;
+        self.hit3 += o.hit3;
+        self.abs_err += o.abs_err;
+        self.within += o.within;
+    }
+
+    /// The metrics these sums give.
+    pub fn metrics(&self) -> Metrics {
+        if self.n == 0 {
+            return Metrics::default();
+        }
+        let n = self.n as f64;
+        Metrics {
+            location_hit_at_1: self.hit1 as f64 / n,
+            location_hit_at_3: self.hit3 as f64 / n,
+            start_hour_mae_h: self.abs_err / n,
+            start_within_1h: self.within as f64 / n,
+        }
+    }
+}
+
+/// One evaluated driver's sums.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverScores {
+    /// The driver reference.
+    pub driver_ref: String,
+    /// The habit model.
+    pub model: Sums,
+    /// Most frequent place + median arrival per weekday type.
+    pub baseline: Sums,
+    /// Clustering baseline.
+    pub clustering: Sums,
+}
+
 /// Runs the temporal hold-out over all rows (any order; grouped by `driver_ref`).
 pub fn evaluate(rows: &[ImportRow], cfg: &EvalConfig) -> EvalReport {
+    let (scores, skipped) = evaluate_drivers(rows, cfg);
+    let mut report = report_of(&scores);
+    report.skipped = skipped;
+    report.config = Some(*cfg);
+    report
+}
+
+/// The report over a set of drivers' scores (e.g. one cross-validation fold).
+pub fn report_of(scores: &[DriverScores]) -> EvalReport {
+    let (mut m, mut b, mut c) = (Sums::default(), Sums::default(), Sums::default());
+    for d in scores {
+        m.merge(&d.model);
+        b.merge(&d.baseline);
+        c.merge(&d.clustering);
+    }
+    EvalReport {
+        drivers: scores.len(),
+        test_sessions: m.n,
+        model: m.metrics(),
+        baseline: b.metrics(),
+        clustering_baseline: c.metrics(),
+        ..EvalReport::default()
+    }
+}
+
+/// Per-driver sums of the hold-out (drivers sorted by reference), and what was skipped.
+/// Drivers are evaluated in parallel; the result does not depend on the thread count.
+pub fn evaluate_drivers(rows: &[ImportRow], cfg: &EvalConfig) -> (Vec<DriverScores>, Skipped) {
+    use rayon::prelude::*;
     let mut by_driver: HashMap<&str, Vec<&ImportRow>> = HashMap::new();
     for r in rows {
         by_driver.entry(&r.driver_ref).or_default().push(r);
     }
     let mut drivers: Vec<_> = by_driver.into_iter().collect();
     drivers.sort_by(|a, b| a.0.cmp(b.0));
-
-    let mut report = EvalReport::default();
-    let (mut model, mut base) = (Sums::default(), Sums::default());
-    for (_, mut sessions) in drivers {
+    // one integer id per location reference, in order of first appearance in the file
+    let mut loc_ids: HashMap<&str, i64> = HashMap::new();
+    for r in rows {
+        let next = loc_ids.len() as i64 + 1;
+        loc_ids.entry(&r.location_ref).or_insert(next);
+    }
+    let mut skipped = Skipped::default();
+    let mut work = Vec::new();
+    for (i, (driver_ref, sessions)) in drivers.into_iter().enumerate() {
         if sessions.len() < cfg.min_sessions.max(2) {
+            skipped.drivers_below_min_sessions += 1;
+            skipped.sessions_of_drivers_below_min += sessions.len();
             continue;
         }
-        sessions.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.line.cmp(&b.line)));
-        let n = sessions.len();
-        let k = ((n as f64 * cfg.train_fraction + 1e-9).floor() as usize).clamp(1, n - 1);
-        let (train, test) = sessions.split_at(k);
-        let history: Vec<Visit<'_>> = train.iter().map(|r| Visit::of(r)).collect();
-        report.drivers += 1;
-        for t in test {
-            report.test_sessions += 1;
-            let actual_h = hour_of_day(t.local_start);
-            let weekend = is_weekend(t.local_start);
-
-            let ranked = predict_locations(&history, cfg.half_life_days);
-            model.add_location(&ranked, &t.location_ref);
-            model.add_hour(
-                predict_arrival_h(&history, weekend, cfg.half_life_days),
-                actual_h,
-            );
-
-            let ranked = baseline_locations(&history);
-            base.add_location(&ranked, &t.location_ref);
-            base.add_hour(baseline_arrival_h(&history, weekend), actual_h);
-        }
+        work.push((i as i64 + 1, driver_ref, sessions));
     }
-    report.model = model.metrics(report.test_sessions);
-    report.baseline = base.metrics(report.test_sessions);
-    report
-}
-
-/// One past session as the predictors see it.
-#[derive(Debug, Clone, Copy)]
-pub struct Visit<'a> {
-    /// Location reference.
-    pub location: &'a str,
-    /// Arrival clock hour, 0.0..24.0.
-    pub arrival_h: f64,
-    /// Saturday or Sunday.
-    pub weekend: bool,
-    /// Start as seconds since the Unix epoch, for recency.
-    pub start_s: i64,
-}
-
-impl<'a> Visit<'a> {
-    /// The visit an import row describes.
-    pub fn of(r: &'a ImportRow) -> Self {
-        Self {
-            location: &r.location_ref,
-            arrival_h: hour_of_day(r.local_start),
-            weekend: is_weekend(r.local_start),
-            start_s: r.started_at.timestamp(),
-        }
-    }
-}
-
-/// Weight `2^(-age / half_life)` of each visit, age measured back from the latest visit.
-fn recency_weights(history: &[Visit<'_>], half_life_days: f64) -> Vec<f64> {
-    let last = history.iter().map(|v| v.start_s).max().unwrap_or(0);
-    history
-        .iter()
-        .map(|v| {
-            let age_days = (last - v.start_s) as f64 / 86_400.0;
-            if half_life_days > 0.0 {
-                (-age_days / half_life_days).exp2()
-            } else {
-                1.0
-            }
+    let scores = work
+        .into_par_iter()
+        .map(|(driver_id, driver_ref, mut sessions)| {
+            sessions.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.line.cmp(&b.line)));
+            let feats: Vec<SessionFeatures> = sessions
+                .iter()
+                .map(|r| features_of(r, loc_ids[r.location_ref.as_str()]))
+                .collect();
+            score_driver(driver_ref, driver_id, &feats, cfg)
         })
-        .collect()
+        .collect();
+    (scores, skipped)
 }
 
-/// Locations ranked best first by the habit model (see the module docs).
-pub fn predict_locations<'a>(history: &[Visit<'a>], half_life_days: f64) -> Vec<&'a str> {
-    let w = recency_weights(history, half_life_days);
-    let (n, w_sum) = (history.len() as f64, w.iter().sum::<f64>());
-    let mut scores: Vec<(&str, f64, usize)> = Vec::new();
-    for (i, (v, wi)) in history.iter().zip(&w).enumerate() {
-        let add = 0.5 / n + 0.5 * wi / w_sum;
-        match scores.iter_mut().find(|s| s.0 == v.location) {
-            Some(s) => s.1 += add,
-            None => scores.push((v.location, add, i)),
-        }
+/// The features of an import row at location id `location`.
+pub fn features_of(r: &ImportRow, location: i64) -> SessionFeatures {
+    SessionFeatures::of(&crate::data::Session {
+        driver: 0,
+        location,
+        start_utc: r.started_at,
+        end_utc: r.ended_at,
+        local_start: r.local_start,
+        energy_kwh: r.energy_kwh,
+    })
+}
+
+/// Scores one driver's sessions (sorted by start).
+fn score_driver(
+    driver_ref: &str,
+    driver_id: i64,
+    feats: &[SessionFeatures],
+    cfg: &EvalConfig,
+) -> DriverScores {
+    let n = feats.len();
+    let k = ((n as f64 * cfg.train_fraction + 1e-9).floor() as usize).clamp(1, n - 1);
+    let (train, test) = feats.split_at(k);
+    let seed = driver_seed(cfg.seed, driver_id);
+    let model = DriverModel::from_features(train, &cfg.habits, seed);
+    let predictions: Vec<_> = (0..7).map(|d| model.predict(d)).collect();
+    let frequent = frequent_locations(train);
+    let clusters = ClusterBaseline::new(train, &cfg.habits, seed);
+    let mut out = DriverScores {
+        driver_ref: driver_ref.to_owned(),
+        model: Sums::default(),
+        baseline: Sums::default(),
+        clustering: Sums::default(),
+    };
+    for t in test {
+        let p = &predictions[t.weekday];
+        let ranked: Vec<i64> = p.locations.iter().map(|l| l.0).collect();
+        out.model.add(&ranked, t.location, p.arrival_h, t.arrival_h);
+        out.baseline.add(
+            &frequent,
+            t.location,
+            median_arrival_h(train, t.weekend),
+            t.arrival_h,
+        );
+        let (ranked, h) = clusters.predict(t.weekend);
+        out.clustering.add(&ranked, t.location, h, t.arrival_h);
     }
-    rank(scores)
+    out
 }
 
 /// Locations ranked by frequency, ties by first use.
-pub fn baseline_locations<'a>(history: &[Visit<'a>]) -> Vec<&'a str> {
-    let mut scores: Vec<(&str, f64, usize)> = Vec::new();
+pub fn frequent_locations(history: &[SessionFeatures]) -> Vec<i64> {
+    let mut scores: Vec<(i64, f64, usize)> = Vec::new();
     for (i, v) in history.iter().enumerate() {
         match scores.iter_mut().find(|s| s.0 == v.location) {
             Some(s) => s.1 += 1.0,
             None => scores.push((v.location, 1.0, i)),
         }
     }
-    rank(scores)
-}
-
-fn rank(mut scores: Vec<(&str, f64, usize)>) -> Vec<&str> {
     scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
     scores.into_iter().map(|s| s.0).collect()
 }
 
-/// Arrival hour predicted by the habit model for a day of the given weekday type.
-pub fn predict_arrival_h(history: &[Visit<'_>], weekend: bool, half_life_days: f64) -> f64 {
-    let w = recency_weights(history, half_life_days);
-    let pick = |same_type_only: bool| -> (Vec<f64>, Vec<f64>) {
-        history
-            .iter()
-            .zip(&w)
-            .filter(|(v, _)| !same_type_only || v.weekend == weekend)
-            .map(|(v, &wi)| (v.arrival_h, wi))
-            .unzip()
-    };
-    let (mut h, mut wts) = pick(true);
-    if h.is_empty() {
-        (h, wts) = pick(false);
-    }
-    weighted_circular_median(&h, &wts).unwrap_or(12.0)
-}
-
 /// The baseline's arrival hour: the plain median arrival hour on the same weekday type.
-pub fn baseline_arrival_h(history: &[Visit<'_>], weekend: bool) -> f64 {
+pub fn median_arrival_h(history: &[SessionFeatures], weekend: bool) -> f64 {
     let mut h: Vec<f64> = history
         .iter()
         .filter(|v| v.weekend == weekend)
@@ -280,37 +437,55 @@ fn median(v: &mut [f64]) -> Option<f64> {
     })
 }
 
-#[derive(Default)]
-struct Sums {
-    hit1: usize,
-    hit3: usize,
-    abs_err: f64,
-    within: usize,
+/// The per-driver clustering baseline (see the module docs).
+struct ClusterBaseline {
+    /// Per cluster: sessions on weekdays, on weekends, circular mean, ranked locations.
+    clusters: Vec<(usize, usize, f64, Vec<i64>)>,
 }
 
-impl Sums {
-    fn add_location(&mut self, ranked: &[&str], actual: &str) {
-        self.hit1 += usize::from(ranked.first() == Some(&actual));
-        self.hit3 += usize::from(ranked.iter().take(3).any(|l| *l == actual));
+impl ClusterBaseline {
+    fn new(history: &[SessionFeatures], cfg: &HabitConfig, seed: u64) -> Self {
+        let labels = cluster_labels(history, cfg, seed);
+        let k = labels.iter().max().map_or(0, |m| m + 1);
+        let overall = frequent_locations(history);
+        let clusters = (0..k)
+            .map(|c| {
+                let members: Vec<SessionFeatures> = history
+                    .iter()
+                    .zip(&labels)
+                    .filter(|(_, &l)| l == c)
+                    .map(|(f, _)| *f)
+                    .collect();
+                let weekend = members.iter().filter(|f| f.weekend).count();
+                let hours: Vec<f64> = members.iter().map(|f| f.arrival_h).collect();
+                let mean =
+                    circular_stats(&hours, &vec![1.0; hours.len()]).map_or(12.0, |s| s.mean_h);
+                let mut ranked = frequent_locations(&members);
+                for l in &overall {
+                    if !ranked.contains(l) {
+                        ranked.push(*l);
+                    }
+                }
+                (members.len() - weekend, weekend, mean, ranked)
+            })
+            .collect();
+        Self { clusters }
     }
 
-    fn add_hour(&mut self, predicted: f64, actual: f64) {
-        let e = circular_distance_h(predicted, actual);
-        self.abs_err += e;
-        self.within += usize::from(e <= 1.0);
-    }
-
-    fn metrics(&self, n: usize) -> Metrics {
-        if n == 0 {
-            return Metrics::default();
-        }
-        let n = n as f64;
-        Metrics {
-            location_hit_at_1: self.hit1 as f64 / n,
-            location_hit_at_3: self.hit3 as f64 / n,
-            start_hour_mae_h: self.abs_err / n,
-            start_within_1h: self.within as f64 / n,
-        }
+    fn predict(&self, weekend: bool) -> (Vec<i64>, f64) {
+        let count = |c: &(usize, usize, f64, Vec<i64>)| if weekend { c.1 } else { c.0 };
+        let best = self
+            .clusters
+            .iter()
+            .enumerate()
+            .max_by(|(ia, a), (ib, b)| {
+                count(a)
+                    .cmp(&count(b))
+                    .then((a.0 + a.1).cmp(&(b.0 + b.1)))
+                    .then(ib.cmp(ia))
+            })
+            .map(|(_, c)| c);
+        best.map_or((Vec::new(), 12.0), |c| (c.3.clone(), c.2))
     }
 }
 
@@ -329,6 +504,7 @@ mod tests {
             line,
             driver_ref: driver.into(),
             location_ref: loc.into(),
+            location_name: None,
             charge_point_ref: None,
             started_at: start,
             ended_at: start + chrono::TimeDelta::hours(2),
@@ -345,6 +521,8 @@ mod tests {
         let r = evaluate(&rows, &EvalConfig::default());
         assert_eq!(r.drivers, 1);
         assert_eq!(r.test_sessions, 3); // 15 - floor(12.0)
+        assert_eq!(r.skipped.drivers_below_min_sessions, 1);
+        assert_eq!(r.skipped.sessions_of_drivers_below_min, 9);
         assert_eq!(r.model.location_hit_at_1, 1.0);
         assert_eq!(r.baseline.start_hour_mae_h, 0.0);
     }
@@ -365,71 +543,79 @@ mod tests {
         assert_eq!(r.test_sessions, 2);
         assert_eq!(r.model.location_hit_at_3, 0.0);
         assert_eq!(r.baseline.location_hit_at_1, 0.0);
+        assert_eq!(r.clustering_baseline.location_hit_at_1, 0.0);
         assert!((r.model.start_hour_mae_h - 12.0).abs() < 1e-9);
         assert_eq!(r.model.start_within_1h, 0.0);
     }
 
+    fn feat(loc: i64, day: u32, hour: f64) -> SessionFeatures {
+        features_of(&row(0, "x", "L", day, 0), loc).with_arrival(hour)
+    }
+
+    impl SessionFeatures {
+        fn with_arrival(mut self, hour: f64) -> Self {
+            self.arrival_h = hour;
+            self
+        }
+    }
+
     #[test]
     fn baseline_breaks_frequency_ties_by_first_use_and_model_follows_recency() {
-        let visits: Vec<Visit<'_>> = [("B", 0), ("A", 1), ("A", 200), ("B", 201)]
+        // B, A early; A, B two hundred days later; then A again
+        let visits: Vec<SessionFeatures> = [(2, 1), (1, 2), (1, 20), (2, 21)]
             .iter()
-            .map(|&(l, d)| Visit {
-                location: l,
-                arrival_h: 8.0,
-                weekend: false,
-                start_s: d * 86_400,
-            })
+            .map(|&(l, d)| feat(l, d, 8.0))
             .collect();
-        assert_eq!(baseline_locations(&visits), vec!["B", "A"]);
+        assert_eq!(frequent_locations(&visits), vec![2, 1]);
         let mut recent = visits.clone();
-        recent.push(Visit {
-            location: "A",
-            arrival_h: 8.0,
-            weekend: false,
-            start_s: 202 * 86_400,
-        });
-        recent[0].start_s = 0;
-        assert_eq!(predict_locations(&recent, 60.0)[0], "A");
+        recent.push(feat(1, 22, 8.0));
+        let cfg = HabitConfig::default();
+        let model = DriverModel::from_features(&recent, &cfg, 1);
+        assert_eq!(model.predict(0).locations[0].0, 1);
     }
 
     #[test]
-    fn arrival_median_is_circular_and_per_weekday_type() {
-        let mk = |h: f64, weekend: bool| Visit {
-            location: "A",
-            arrival_h: h,
-            weekend,
-            start_s: 0,
-        };
+    fn arrival_is_a_circular_median_per_weekday_type() {
+        // Monday..Wednesday around midnight, a Saturday at 14
         let v = vec![
-            mk(23.5, false),
-            mk(0.5, false),
-            mk(0.25, false),
-            mk(14.0, true),
+            feat(1, 1, 23.5),
+            feat(1, 2, 0.5),
+            feat(1, 3, 0.25),
+            feat(1, 8, 23.75),
+            feat(1, 9, 0.25),
+            feat(1, 6, 14.0),
+            feat(1, 13, 14.5),
+            feat(1, 20, 14.25),
         ];
-        let p = predict_arrival_h(&v, false, 60.0);
-        assert!(circular_distance_h(p, 0.25) < 0.3, "{p}");
-        assert_eq!(predict_arrival_h(&v, true, 60.0), 14.0);
-        // the linear median of 0.25, 0.5, 23.5 is 0.5 too, but of 23.0, 23.5, 1.0 it is 23.0
-        assert_eq!(baseline_arrival_h(&v, false), 0.5);
+        let model = DriverModel::from_features(&v, &HabitConfig::default(), 3);
+        let p = model.predict(0).arrival_h;
+        assert!(circular_distance_h(p, 0.0) < 0.5, "{p}");
+        let sat = model.predict(5).arrival_h;
+        assert!((sat - 14.25).abs() < 0.3, "{sat}");
+        // the linear median of weekday arrivals would be far from midnight
+        assert_eq!(median_arrival_h(&v, true), 14.25);
     }
 
     #[test]
-    fn report_text_puts_model_and_baseline_side_by_side() {
+    fn report_text_puts_model_and_baselines_side_by_side() {
+        let m = |h1, mae, w| Metrics {
+            location_hit_at_1: h1,
+            location_hit_at_3: 1.0,
+            start_hour_mae_h: mae,
+            start_within_1h: w,
+        };
         let r = EvalReport {
             drivers: 2,
             test_sessions: 5,
-            model: Metrics {
-                location_hit_at_1: 0.6,
-                location_hit_at_3: 1.0,
-                start_hour_mae_h: 1.0,
-                start_within_1h: 0.8,
+            model: m(0.6, 1.0, 0.8),
+            baseline: m(0.4, 2.0, 0.4),
+            clustering_baseline: m(0.2, 1.5, 0.6),
+            skipped: Skipped {
+                drivers_below_min_sessions: 3,
+                sessions_of_drivers_below_min: 7,
+                ..Skipped::default()
             },
-            baseline: Metrics {
-                location_hit_at_1: 0.4,
-                location_hit_at_3: 1.0,
-                start_hour_mae_h: 2.0,
-                start_within_1h: 0.4,
-            },
+            config: Some(EvalConfig::default()),
         };
         let t = r.to_text();
         assert!(t.contains("2 drivers, 5 test sessions"), "{t}");
@@ -437,18 +623,38 @@ mod tests {
             t.lines().any(|l| l.starts_with("location Hit@1")
                 && l.contains("0.600")
                 && l.contains("0.400")
+                && l.contains("0.200")
                 && l.ends_with("better")),
             "{t}"
         );
+        // the margin is against the best baseline: 1.5 h
         assert!(
             t.lines()
-                .any(|l| l.starts_with("start hour MAE") && l.contains("-1.000")),
+                .any(|l| l.starts_with("start hour MAE") && l.contains("-0.500")),
             "{t}"
         );
-        let json = serde_json::to_value(r).unwrap();
-        for k in ["drivers", "test_sessions", "model", "baseline"] {
+        assert!(
+            t.contains("3 driver(s) with fewer than 10 sessions (7 sessions)"),
+            "{t}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        for k in [
+            "drivers",
+            "test_sessions",
+            "model",
+            "baseline",
+            "clustering_baseline",
+            "skipped",
+            "config",
+        ] {
             assert!(json.get(k).is_some(), "{k}");
         }
         assert_eq!(json["baseline"]["start_within_1h"], 0.4);
+        assert_eq!(json["skipped"]["drivers_below_min_sessions"], 3);
+        assert_eq!(
+            r.best_baseline().start_within_1h,
+            0.6,
+            "best of the two baselines"
+        );
     }
 }

@@ -78,23 +78,126 @@ pub fn circular_stats(hours: &[f64], weights: &[f64]) -> Option<CircularStats> {
     })
 }
 
+/// Signed circular difference `a − b` in hours, in `[-12, 12)`: how much later `a` is than `b`.
+pub fn circular_offset_h(a: f64, b: f64) -> f64 {
+    (a - b + 12.0).rem_euclid(24.0) - 12.0
+}
+
 /// Weighted circular median: the observed hour minimising the weighted sum of circular
-/// distances to all observations (ties: the earliest such observation). `None` when empty.
-///
-/// Quadratic in the number of hours, which is a single driver's history here.
+/// distances to all observations (ties: the earliest such observation in input order).
+/// Observations with a weight that is not positive and finite are ignored; `None` when none is
+/// left. [`weighted_circular_capped_median`] with no cap.
 pub fn weighted_circular_median(hours: &[f64], weights: &[f64]) -> Option<f64> {
-    let mut best: Option<(f64, f64)> = None;
-    for &c in hours {
-        let cost: f64 = hours
-            .iter()
-            .zip(weights)
-            .map(|(&h, &w)| w * circular_distance_h(c, h))
-            .sum();
-        if best.is_none_or(|(b, _)| cost < b - 1e-12) {
-            best = Some((cost, c));
+    weighted_circular_capped_median(hours, weights, 12.0)
+}
+
+/// The observed hour minimising the weighted sum of circular distances **capped at `cap_h`
+/// hours** to all observations (ties: the earliest such observation in input order). With a
+/// cap of 12 h or more this is the circular median; a smaller cap stops far observations (a
+/// second routine, one-offs) from pulling the answer away from where most arrivals are, moving
+/// it toward the densest part of the data. `None` without positive, finite weight.
+///
+/// `O(n log n)`: the hours are sorted once, copied a day earlier and a day later, and the cost
+/// of each candidate is read from prefix sums over the window of `cap_h` either side of it.
+pub fn weighted_circular_capped_median(hours: &[f64], weights: &[f64], cap_h: f64) -> Option<f64> {
+    weighted_circular_point(hours, weights, cap_h, 0.0)
+}
+
+/// The observed hour `c` minimising `Σ wᵢ · (min(d(c, hᵢ), cap_h) + miss_penalty_h · [d(c, hᵢ) > 1])`
+/// over the observations (`d` the circular distance; ties: the earliest observation in input
+/// order): the capped absolute error of [`weighted_circular_capped_median`] plus a penalty, in
+/// hours, for every arrival missed by more than an hour. With no penalty the absolute error
+/// alone decides (the median); a penalty moves the answer toward where most arrivals fall within
+/// an hour, without letting far arrivals stop pulling. `None` without positive, finite weight.
+pub fn weighted_circular_point(
+    hours: &[f64],
+    weights: &[f64],
+    cap_h: f64,
+    miss_penalty_h: f64,
+) -> Option<f64> {
+    let cap = if cap_h.is_nan() {
+        12.0
+    } else {
+        cap_h.clamp(0.0, 12.0)
+    };
+    let penalty = if miss_penalty_h.is_finite() {
+        miss_penalty_h.max(0.0)
+    } else {
+        0.0
+    };
+    let mut pts: Vec<(f64, f64, usize)> = hours
+        .iter()
+        .zip(weights)
+        .enumerate()
+        .filter(|(_, (h, w))| h.is_finite() && w.is_finite() && **w > 0.0)
+        .map(|(i, (&h, &w))| (h.rem_euclid(24.0), w, i))
+        .collect();
+    if pts.is_empty() {
+        return None;
+    }
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+    // the circle unrolled three times: every window of at most half a day either side of a
+    // candidate in 0..24 holds each observation at most once
+    let xs: Vec<(f64, f64)> = [-24.0, 0.0, 24.0]
+        .iter()
+        .flat_map(|&off| pts.iter().map(move |&(h, w, _)| (h + off, w)))
+        .collect();
+    let mut cw = Vec::with_capacity(xs.len() + 1);
+    let mut cwx = Vec::with_capacity(xs.len() + 1);
+    cw.push(0.0);
+    cwx.push(0.0);
+    for &(x, w) in &xs {
+        cw.push(cw[cw.len() - 1] + w);
+        cwx.push(cwx[cwx.len() - 1] + w * x);
+    }
+    let total: f64 = pts.iter().map(|p| p.1).sum();
+    let lower = |v: f64| xs.partition_point(|&(x, _)| x < v);
+    let mut best: Option<(f64, usize, f64)> = None;
+    for &(c, _, idx) in &pts {
+        let (i0, i1, i2) = (lower(c - cap), lower(c), lower(c + cap));
+        let before = c * (cw[i1] - cw[i0]) - (cwx[i1] - cwx[i0]);
+        let after = (cwx[i2] - cwx[i1]) - c * (cw[i2] - cw[i1]);
+        let outside = (total - (cw[i2] - cw[i0])).max(0.0);
+        let mut cost = before + after + cap * outside;
+        if penalty > 0.0 {
+            // weight more than an hour away (the window is closed: exactly 1 h is within)
+            let (j0, j1) = (lower(c - 1.0), xs.partition_point(|&(x, _)| x <= c + 1.0));
+            cost += penalty * (total - (cw[j1] - cw[j0])).max(0.0);
+        }
+        let better = match best {
+            None => true,
+            Some((b, bi, _)) => cost < b - 1e-9 || (cost <= b + 1e-9 && idx < bi),
+        };
+        if better {
+            best = Some((cost, idx, c));
         }
     }
-    best.map(|(_, c)| c)
+    best.map(|(_, _, c)| c)
+}
+
+/// Weighted quantile `q` (0..=1) of values, by the lower weighted quantile rule (the smallest
+/// value whose cumulative weight reaches `q` of the total). `None` without positive weight.
+pub fn weighted_quantile(values: &[f64], weights: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<(f64, f64)> = values
+        .iter()
+        .zip(weights)
+        .filter(|(x, w)| x.is_finite() && w.is_finite() && **w > 0.0)
+        .map(|(&x, &w)| (x, w))
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|p| p.1).sum();
+    let target = q.clamp(0.0, 1.0) * total;
+    let mut acc = 0.0;
+    for &(x, w) in &v {
+        acc += w;
+        if acc >= target - 1e-12 {
+            return Some(x);
+        }
+    }
+    v.last().map(|p| p.0)
 }
 
 /// The features of one session used for clustering and ranking.
@@ -118,6 +221,9 @@ pub struct SessionFeatures {
     pub energy_kwh: f64,
     /// Where.
     pub location: LocationId,
+    /// Plug-in instant as seconds since the Unix epoch (recency weights count back from the
+    /// newest).
+    pub start_s: i64,
 }
 
 impl SessionFeatures {
@@ -136,6 +242,7 @@ impl SessionFeatures {
             duration_h: s.duration_h(),
             energy_kwh: s.energy_kwh,
             location: s.location,
+            start_s: s.start_utc.timestamp(),
         }
     }
 }
@@ -176,6 +283,68 @@ mod tests {
         assert!(m == 0.25 || m == 0.5, "{m}");
         let w = weighted_circular_median(&[8.0, 17.0], &[1.0, 3.0]).unwrap();
         assert_eq!(w, 17.0);
+    }
+
+    #[test]
+    fn fast_circular_median_agrees_with_the_quadratic_definition() {
+        let brute = |h: &[f64], w: &[f64]| -> f64 {
+            let mut best: Option<(f64, f64)> = None;
+            for &c in h {
+                let cost: f64 = h
+                    .iter()
+                    .zip(w)
+                    .map(|(&x, &wi)| wi * circular_distance_h(c, x))
+                    .sum();
+                if best.is_none_or(|(b, _)| cost < b - 1e-9) {
+                    best = Some((cost, c));
+                }
+            }
+            best.unwrap().1
+        };
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for n in 1..40 {
+            let h: Vec<f64> = (0..n).map(|_| (next() * 96.0).floor() / 4.0).collect();
+            let w: Vec<f64> = (0..n).map(|_| 0.1 + next()).collect();
+            let fast = weighted_circular_median(&h, &w).unwrap();
+            let cost = |c: f64| -> f64 {
+                h.iter()
+                    .zip(&w)
+                    .map(|(&x, &wi)| wi * circular_distance_h(c, x))
+                    .sum()
+            };
+            assert!(cost(fast) <= cost(brute(&h, &w)) + 1e-9, "{h:?} {w:?}");
+        }
+        assert_eq!(weighted_circular_median(&[5.0, 6.0], &[0.0, 0.0]), None);
+    }
+
+    #[test]
+    fn a_capped_median_stays_with_the_larger_routine() {
+        // 6 mornings around 8, 4 evenings around 18: the median is pulled to the mornings'
+        // late edge (8.25 and 8.5 tie; the earlier observation wins); with a 2 h cap the
+        // answer is the mornings' own middle
+        let h = [7.5, 7.75, 8.0, 8.0, 8.25, 8.5, 17.5, 18.0, 18.0, 18.5];
+        let w = [1.0; 10];
+        assert_eq!(weighted_circular_median(&h, &w), Some(8.25));
+        assert_eq!(weighted_circular_capped_median(&h, &w, 2.0), Some(8.0));
+    }
+
+    #[test]
+    fn offsets_and_quantiles() {
+        assert!((circular_offset_h(0.5, 23.5) - 1.0).abs() < 1e-12);
+        assert!((circular_offset_h(23.5, 0.5) + 1.0).abs() < 1e-12);
+        assert_eq!(
+            weighted_quantile(&[3.0, 1.0, 2.0], &[1.0; 3], 0.5),
+            Some(2.0)
+        );
+        assert_eq!(weighted_quantile(&[1.0, 2.0], &[1.0, 9.0], 0.1), Some(1.0));
+        assert_eq!(weighted_quantile(&[1.0, 2.0], &[1.0, 9.0], 0.2), Some(2.0));
+        assert_eq!(weighted_quantile(&[], &[], 0.5), None);
     }
 
     #[test]

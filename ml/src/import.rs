@@ -10,6 +10,7 @@
 //! | `ended_at` | yes | unplug time, not before `started_at` |
 //! | `energy_kwh` | yes | energy delivered, a finite number ≥ 0 (`.` as decimal point) |
 //! | `charge_point_ref` | no | the charge point at the location |
+//! | `location_name` | no | the name a new location gets (sentences name places by it); empty → the reference |
 //! | `timezone` | no | IANA zone of the location, e.g. `Europe/Stockholm`; empty → the default |
 //!
 //! Times are RFC 3339 (`2024-03-05T07:58:00+01:00`, `…Z`) or naive local wall-clock times
@@ -34,6 +35,8 @@ pub struct ImportRow {
     pub driver_ref: String,
     /// Location reference, trimmed.
     pub location_ref: String,
+    /// The location's name, if given (not empty).
+    pub location_name: Option<String>,
     /// Charge point reference, if given.
     pub charge_point_ref: Option<String>,
     /// Plug-in instant.
@@ -95,6 +98,7 @@ struct Columns {
     energy: usize,
     charge_point: Option<usize>,
     timezone: Option<usize>,
+    location_name: Option<usize>,
 }
 
 /// Reads a session CSV (see the module docs). `default_tz` is used for rows without a
@@ -142,6 +146,7 @@ pub fn parse_sessions_csv<R: Read>(reader: R, default_tz: Tz) -> ParseOutcome {
         energy: find("energy_kwh").unwrap_or_default(),
         charge_point: find("charge_point_ref"),
         timezone: find("timezone"),
+        location_name: find("location_name"),
     };
     let mut record = csv::StringRecord::new();
     loop {
@@ -227,10 +232,16 @@ fn parse_row(
         .map(field)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
+    let location_name = cols
+        .location_name
+        .map(field)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     Ok(ImportRow {
         line,
         driver_ref: driver_ref.to_owned(),
         location_ref: location_ref.to_owned(),
+        location_name,
         charge_point_ref,
         started_at,
         ended_at,
@@ -299,14 +310,56 @@ pub enum ConvertError {
 /// file gives no zone); Pacific time is a stated assumption, not a fact from the data.
 pub const WORKPLACE_TZ: &str = "America/Los_Angeles";
 
+/// How [`convert_workplace_csv_with`] maps the workplace data set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkplaceOptions {
+    /// Move every session forward by this many whole weeks (weekday and local clock time
+    /// unchanged), e.g. to bring the 2014–15 history into a recent window.
+    pub shift_weeks: i64,
+    /// Locations are the sites (`locationId`) with the stations as charge points, instead of
+    /// one location per station.
+    pub sites: bool,
+}
+
+/// The number of whole weeks that moves `newest` into the week before the week of `date`
+/// (the last whole week before it): what `--move-to DATE` adds.
+pub fn weeks_to_move(newest: NaiveDateTime, date: chrono::NaiveDate) -> i64 {
+    use chrono::Datelike;
+    let monday = date - chrono::TimeDelta::days(i64::from(date.weekday().num_days_from_monday()));
+    let target = monday.and_hms_opt(0, 0, 0).unwrap_or_default();
+    ((target - newest).num_seconds() - 1).div_euclid(7 * 86_400)
+}
+
+fn facility_name(code: &str) -> &'static str {
+    match code {
+        "1" => "Manufacturing",
+        "2" => "Office",
+        "3" => "R&D",
+        _ => "Workplace",
+    }
+}
+
 /// Converts the public workplace-charging data set (Asensio et al. 2021, 24 columns) to the
-/// import format: `userId` → `driver_ref`, `stationId` → `location_ref`, `created`/`ended` →
-/// `started_at`/`ended_at` as local times (years written `0014`/`0015` read as 2014/2015),
-/// `kwhTotal` → `energy_kwh`; the site (`locationId`) and the other columns are dropped and every
-/// row gets `timezone` [`WORKPLACE_TZ`]. Returns the number of rows written.
+/// import format with [`WorkplaceOptions::default`]: see [`convert_workplace_csv_with`].
 pub fn convert_workplace_csv<R: Read, W: Write>(
     input: R,
     output: W,
+) -> Result<usize, ConvertError> {
+    convert_workplace_csv_with(input, output, WorkplaceOptions::default())
+}
+
+/// Converts the workplace-charging data set to the import format: `userId` → `driver_ref`,
+/// `stationId` → `location_ref` (or, with [`WorkplaceOptions::sites`], `locationId` →
+/// `location_ref` and `stationId` → `charge_point_ref`), `created`/`ended` →
+/// `started_at`/`ended_at` as local times (years written `0014`/`0015` read as 2014/2015, moved
+/// by [`WorkplaceOptions::shift_weeks`]), `kwhTotal` → `energy_kwh`, and a `location_name` built
+/// from the facility type and the ids (the file has no place names: "Office site 461655,
+/// station 582873"); every row gets `timezone` [`WORKPLACE_TZ`]. Returns the number of rows
+/// written.
+pub fn convert_workplace_csv_with<R: Read, W: Write>(
+    input: R,
+    output: W,
+    opts: WorkplaceOptions,
 ) -> Result<usize, ConvertError> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -321,17 +374,21 @@ pub fn convert_workplace_csv<R: Read, W: Write>(
                 message: format!("missing column {name}"),
             })
     };
-    let (user, station, created, ended, kwh) = (
+    let (user, station, site, created, ended, kwh) = (
         col("userId")?,
         col("stationId")?,
+        col("locationId")?,
         col("created")?,
         col("ended")?,
         col("kwhTotal")?,
     );
+    let facility = headers.iter().position(|h| h == "facilityType");
     let mut wtr = csv::Writer::from_writer(output);
     wtr.write_record([
         "driver_ref",
         "location_ref",
+        "location_name",
+        "charge_point_ref",
         "started_at",
         "ended_at",
         "energy_kwh",
@@ -342,22 +399,52 @@ pub fn convert_workplace_csv<R: Read, W: Write>(
         let rec = rec?;
         let line = rec.position().map_or(0, |p| p.line());
         let get = |i: usize| rec.get(i).unwrap_or("");
-        let fix_year = |s: &str| -> Result<String, ConvertError> {
-            // "0014-11-18 15:40:26" → "2014-11-18 15:40:26"
-            match s.get(..2) {
-                Some("00") => Ok(format!("20{}", &s[2..])),
-                Some(_) => Ok(s.to_owned()),
-                None => Err(ConvertError::Input {
+        let time = |s: &str| -> Result<String, ConvertError> {
+            // "0014-11-18 15:40:26" → "2014-11-18 15:40:26", then moved by whole weeks
+            let fixed = match s.get(..2) {
+                Some("00") => format!("20{}", &s[2..]),
+                Some(_) => s.to_owned(),
+                None => {
+                    return Err(ConvertError::Input {
+                        line,
+                        message: format!("bad time {s:?}"),
+                    })
+                }
+            };
+            if opts.shift_weeks == 0 {
+                return Ok(fixed);
+            }
+            let t = NaiveDateTime::parse_from_str(&fixed, "%Y-%m-%d %H:%M:%S").map_err(|_| {
+                ConvertError::Input {
                     line,
                     message: format!("bad time {s:?}"),
-                }),
-            }
+                }
+            })?;
+            Ok((t + chrono::TimeDelta::weeks(opts.shift_weeks))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string())
+        };
+        let kind = facility_name(facility.map_or("", get));
+        let (location_ref, name, charge_point) = if opts.sites {
+            (
+                get(site),
+                format!("{kind} site {}", get(site)),
+                get(station),
+            )
+        } else {
+            (
+                get(station),
+                format!("{kind} site {}, station {}", get(site), get(station)),
+                "",
+            )
         };
         wtr.write_record([
             get(user),
-            get(station),
-            &fix_year(get(created))?,
-            &fix_year(get(ended))?,
+            location_ref,
+            &name,
+            charge_point,
+            &time(get(created))?,
+            &time(get(ended))?,
             get(kwh),
             WORKPLACE_TZ,
         ])?;
@@ -365,6 +452,35 @@ pub fn convert_workplace_csv<R: Read, W: Write>(
     }
     wtr.flush().map_err(csv::Error::from)?;
     Ok(n)
+}
+
+/// The newest `created` time of the workplace file, as a local time (years fixed).
+pub fn workplace_newest_start<R: Read>(input: R) -> Result<Option<NaiveDateTime>, ConvertError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers = rdr.headers()?.clone();
+    let created =
+        headers
+            .iter()
+            .position(|h| h == "created")
+            .ok_or_else(|| ConvertError::Input {
+                line: 1,
+                message: "missing column created".into(),
+            })?;
+    let mut newest: Option<NaiveDateTime> = None;
+    for rec in rdr.records() {
+        let rec = rec?;
+        let s = rec.get(created).unwrap_or("");
+        let fixed = match s.get(..2) {
+            Some("00") => format!("20{}", &s[2..]),
+            _ => s.to_owned(),
+        };
+        if let Ok(t) = NaiveDateTime::parse_from_str(&fixed, "%Y-%m-%d %H:%M:%S") {
+            newest = Some(newest.map_or(t, |n| n.max(t)));
+        }
+    }
+    Ok(newest)
 }
 
 #[cfg(test)]
@@ -472,5 +588,39 @@ mod tests {
         assert_eq!(r.timezone, WORKPLACE_TZ);
         assert_eq!(r.started_at.to_rfc3339(), "2014-11-18T23:40:26+00:00");
         assert_eq!(r.energy_kwh, 7.78);
+        assert_eq!(
+            r.location_name.as_deref(),
+            Some("R&D site 461655, station 582873")
+        );
+        assert_eq!(r.charge_point_ref, None);
+
+        // by site, moved forward by 600 weeks: same weekday and local time
+        let mut out = Vec::new();
+        let opts = WorkplaceOptions {
+            shift_weeks: 600,
+            sites: true,
+        };
+        convert_workplace_csv_with(src.as_bytes(), &mut out, opts).unwrap();
+        let r = &parse_sessions_csv(out.as_slice(), chrono_tz::UTC).rows[0];
+        assert_eq!(r.location_ref, "461655");
+        assert_eq!(r.charge_point_ref.as_deref(), Some("582873"));
+        assert_eq!(r.location_name.as_deref(), Some("R&D site 461655"));
+        assert_eq!(r.local_start.to_string(), "2026-05-19 15:40:26");
+        assert_eq!(
+            chrono::Datelike::weekday(&r.local_start),
+            chrono::Weekday::Tue
+        );
+    }
+
+    #[test]
+    fn moving_to_a_date_lands_the_newest_session_in_the_week_before() {
+        let newest =
+            NaiveDateTime::parse_from_str("2015-10-04 12:44:59", "%Y-%m-%d %H:%M:%S").unwrap(); // a Sunday
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(); // a Wednesday
+        let w = weeks_to_move(newest, date);
+        let moved = newest + chrono::TimeDelta::weeks(w);
+        assert_eq!(moved.to_string(), "2026-11-29 12:44:59"); // the Sunday before that week
+        let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        assert_eq!(weeks_to_move(newest, monday), w);
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{DriverId, Location, Preferences, Session};
 use crate::features::SessionFeatures;
-use crate::habits::{learn_habits_from_features, Habit, HabitConfig};
+use crate::habits::{DriverModel, Habit, HabitConfig};
 use crate::occupancy::{compute_occupancy, LocationOccupancy};
 use crate::rank::{rank_driver, RankConfig, RankContext, Recommendation};
 use crate::spread::{spread, Candidate};
@@ -44,6 +44,8 @@ pub struct DriverResult {
 /// The recommender's output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecommendOutput {
+    /// Sessions read (all of the input's).
+    pub sessions: usize,
     /// One entry per driver with sessions, by driver id.
     pub drivers: Vec<DriverResult>,
     /// Occupancy per location, in the order of the input's locations.
@@ -98,14 +100,12 @@ pub fn recommend_all_with_progress(
         .map(|r| {
             let idx = &order[r];
             let driver = input.sessions[idx[0]].driver;
-            let feats: Vec<SessionFeatures> = idx
-                .iter()
-                .map(|&i| SessionFeatures::of(&input.sessions[i]))
-                .collect();
+            let own: Vec<&Session> = idx.iter().map(|&i| &input.sessions[i]).collect();
+            let feats: Vec<SessionFeatures> = own.iter().map(|s| SessionFeatures::of(s)).collect();
             let habits =
-                learn_habits_from_features(&feats, &input.habits, driver_seed(seed, driver));
+                DriverModel::from_features(&feats, &input.habits, driver_seed(seed, driver)).habits;
             let prefs = input.preferences.get(&driver).unwrap_or(&no_prefs);
-            let candidates = rank_driver(driver, &habits, prefs, &ctx, &input.rank);
+            let candidates = rank_driver(driver, &habits, &own, prefs, &ctx, &input.rank);
             progress.fetch_add(1, Ordering::Relaxed);
             (
                 DriverResult {
@@ -119,31 +119,30 @@ pub fn recommend_all_with_progress(
         })
         .collect();
 
-    let mut flat: Vec<(usize, Candidate)> = Vec::new();
-    for (di, (_, cands)) in drivers.iter().enumerate() {
-        for r in cands {
-            flat.push((
-                di,
-                Candidate {
-                    driver: r.driver,
-                    habit: r.habit_index,
-                    location: r.location,
-                    hour_of_week: r.hour_of_week,
-                    score: r.score,
-                },
-            ));
-        }
-    }
-    let cands: Vec<Candidate> = flat.iter().map(|(_, c)| *c).collect();
+    let cands: Vec<Candidate<'_>> = drivers
+        .iter()
+        .flat_map(|(_, cands)| cands.iter())
+        .map(|r| Candidate {
+            driver: r.driver,
+            habit: r.habit_index,
+            location: r.location,
+            hour_of_week: r.hour_of_week,
+            score: r.score,
+            footprint: &r.footprint,
+        })
+        .collect();
     let accepted = spread(
         &cands,
         |loc, slot| {
-            ctx.occupancy_of(loc)
-                .map_or(0, |o| o.spare(usize::from(slot)))
+            ctx.occupancy_of(loc).map_or(0.0, |o| {
+                o.peak().min(f64::from(o.capacity)) - o.expected_occupied[usize::from(slot) % 168]
+            })
         },
         input.rank.max_per_driver,
     );
-    let mut keep = vec![false; cands.len()];
+    let n_cands = cands.len();
+    drop(cands);
+    let mut keep = vec![false; n_cands];
     for &i in &accepted {
         keep[i] = true;
     }
@@ -157,15 +156,17 @@ pub fn recommend_all_with_progress(
         }
     }
     RecommendOutput {
+        sessions: input.sessions.len(),
         drivers: drivers.into_iter().map(|(d, _)| d).collect(),
         occupancy,
-        candidates: cands.len(),
+        candidates: n_cands,
         recommendations: accepted.len(),
     }
 }
 
-/// A per-driver seed, so a driver's habits do not depend on who else is in the batch.
-fn driver_seed(seed: u64, driver: DriverId) -> u64 {
+/// A per-driver seed, so a driver's habits do not depend on who else is in the batch (the
+/// evaluation derives its seeds the same way).
+pub fn driver_seed(seed: u64, driver: DriverId) -> u64 {
     // splitmix64 finaliser
     let mut z = seed ^ (driver as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -1,37 +1,59 @@
-//! Turns a driver's habits into reasoned recommendations.
+//! Turns a driver's habits into reasoned recommendations about **other drivers'** load.
 //!
-//! For each habit with enough sessions, at its main weekday and arrival hour (the *habit
-//! slot*), three kinds of advice are considered, each only when its numbers say so:
-//! * [`RecommendationKind::CheaperTime`]: the same location up to
-//!   [`RankConfig::max_shift_h`] hours earlier or later, where the tariff is at least
-//!   [`RankConfig::min_price_delta_minor`] per kWh cheaper and the slot is usually free;
-//! * [`RecommendationKind::LessBusyTime`]: when the habit slot is busy (free less than
-//!   [`RankConfig::busy_below_free_share`] of weeks), a nearby hour at the same location that
-//!   is usually free and not more expensive;
+//! For each habit, advice is about its *span* (the weekdays it falls on, e.g. Monday–Friday)
+//! at its typical arrival hour (the *habit slot*, e.g. "weekdays 8–9"): one piece of advice per
+//! habit and kind covers the whole span. Whether a slot is busy or free is judged from the
+//! occupancy **without the advised driver's own sessions**
+//! ([`crate::occupancy::LocationOccupancy::others`]): over every week and every day of the span,
+//! did the other drivers leave at least half a connector-hour unused?
+//!
+//! Evidence first: a habit with fewer than [`RankConfig::min_habit_sessions`] sessions, or a
+//! place observed for fewer than [`RankConfig::min_occupancy_weeks`] weeks, gets no advice.
+//!
+//! Kinds, each only when its numbers say so:
+//! * [`RecommendationKind::CheaperTime`]: the same place at another hour where the tariff is at
+//!   least [`RankConfig::min_price_delta_minor`] per kWh cheaper on every day of the span and the
+//!   others usually leave room;
+//! * [`RecommendationKind::LessBusyTime`]: when the others leave room in the habit slot less than
+//!   [`RankConfig::busy_below_free_share`] of the time, another hour at the same place where they
+//!   leave room at least [`RankConfig::min_free_share`] of the time (and
+//!   [`RankConfig::min_free_share_gain`] more), not dearer;
 //! * [`RecommendationKind::NearbyLocation`]: when the habit slot is busy, another location
 //!   within [`RankConfig::nearby_radius_km`] (of the usual place, home or work) with a
-//!   compatible connector that is usually free at the same hour.
+//!   compatible connector, usually free at the same hours.
+//!
+//! **Shifts stay within the driver's observed flexibility**: another hour is only suggested if
+//! the driver has arrived in it before on this habit (it meets the 10th–90th percentile range
+//! of their arrivals, [`crate::habits::Habit::earliest_h`]..[`crate::habits::Habit::latest_h`]).
+//! A driver who stated preferred windows gets hours inside them instead (also beyond that
+//! range), and never hours outside them; no shift exceeds [`RankConfig::max_shift_h`].
 //!
 //! Preferences are hard filters (windows, maximum price, fast-charging surcharge, connector
 //! standards) or tie-breaks (favourite locations are preferred as alternatives and a habit at a
 //! favourite is never advised away from). Scores are `habit share × relative benefit`, comparable
 //! across kinds, so the global [`crate::spread`] step can rank everyone's advice together.
+//! Every recommendation carries its **load footprint**: how much mean load following it adds to
+//! each (place, hour-of-week) slot, so spreading can keep every slot under its place's peak.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{DriverId, Location, LocationId, Preferences, HOURS_PER_WEEK};
+use crate::data::{DriverId, Location, LocationId, Preferences, Session, HOURS_PER_WEEK};
+use crate::features::{circular_offset_h, hour_of_day, weekday_index};
 use crate::geo::haversine_km;
 use crate::habits::Habit;
-use crate::occupancy::LocationOccupancy;
+use crate::occupancy::{LocationOccupancy, OwnLoad, SlotStats};
 
 /// Settings of the ranking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RankConfig {
     /// Habits with fewer sessions get no advice.
     pub min_habit_sessions: usize,
-    /// Largest shift of the arrival, hours.
+    /// Places observed for fewer weeks get no advice (at them or toward them).
+    pub min_occupancy_weeks: u32,
+    /// Largest shift of the arrival, hours, even inside a preferred window.
     pub max_shift_h: u8,
     /// A suggested slot must have room in at least this share of weeks.
     pub min_free_share: f64,
@@ -52,7 +74,8 @@ pub struct RankConfig {
 impl Default for RankConfig {
     fn default() -> Self {
         Self {
-            min_habit_sessions: 3,
+            min_habit_sessions: 8,
+            min_occupancy_weeks: 8,
             max_shift_h: 3,
             min_free_share: 0.8,
             busy_below_free_share: 0.7,
@@ -88,18 +111,20 @@ impl RecommendationKind {
     }
 }
 
-/// The numbers behind a recommendation.
+/// The numbers behind a recommendation. Shares are over every week and every day of the span,
+/// counting the **other** drivers' sessions only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Share of weeks the suggested slot had room.
+    /// Share of the time the suggested slot had room.
     pub free_share: f64,
-    /// Share of weeks the habit slot had room.
+    /// Share of the time the habit slot had room.
     pub current_free_share: f64,
-    /// Expected occupied connectors over capacity in the suggested slot.
+    /// The others' mean occupied connectors over capacity in the suggested slot.
     pub expected_occupancy_ratio: f64,
-    /// Price per kWh in the suggested slot, minor units, if known.
+    /// Price per kWh in the suggested slot, minor units, if known (the dearest day of the span).
     pub price_minor_per_kwh: Option<i64>,
-    /// Habit-slot price minus suggested price, minor units per kWh (positive = cheaper).
+    /// Habit-slot price minus suggested price, minor units per kWh (positive = cheaper; the
+    /// smallest difference over the span's days).
     pub price_delta_minor_per_kwh: Option<i64>,
     /// Distance from the usual location, km (nearby advice only).
     pub distance_km: Option<f64>,
@@ -107,6 +132,20 @@ pub struct Reason {
     pub habit_share: f64,
     /// Sessions in the habit.
     pub habit_sessions: usize,
+    /// Weeks the occupancy figures rest on (the fewer of the two places for nearby advice).
+    #[serde(default)]
+    pub occupancy_weeks: u32,
+}
+
+/// How much mean load (connectors) following a recommendation adds to one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoadChange {
+    /// Where.
+    pub location: LocationId,
+    /// Hour of week.
+    pub hour_of_week: u16,
+    /// Mean connectors added, > 0.
+    pub added: f64,
 }
 
 /// One piece of advice.
@@ -122,15 +161,19 @@ pub struct Recommendation {
     pub location: LocationId,
     /// The habit's usual location.
     pub from_location: LocationId,
-    /// Suggested weekday, 0 = Monday.
+    /// The weekdays it is about (the habit's span), bit 0 = Monday.
+    pub days: u8,
+    /// First weekday of the span, 0 = Monday.
     pub weekday: u8,
     /// Suggested arrival hour window start, 0..=23.
     pub start_hour: u8,
     /// Window end, 1..=24.
     pub end_hour: u8,
-    /// Suggested hour-of-week slot.
+    /// The habit's arrival hour (the window it advises away from starts then).
+    pub from_hour: u8,
+    /// Suggested hour-of-week slot on the span's first day.
     pub hour_of_week: u16,
-    /// The habit's hour-of-week slot.
+    /// The habit's hour-of-week slot on the span's first day.
     pub from_hour_of_week: u16,
     /// Ranking score (higher is better).
     pub score: f64,
@@ -138,6 +181,8 @@ pub struct Recommendation {
     pub reason: Reason,
     /// The advice for a person.
     pub sentence: String,
+    /// Mean load added per slot by following it (what spreading budgets).
+    pub footprint: Vec<LoadChange>,
 }
 
 /// Locations and their occupancy, indexed for ranking.
@@ -189,6 +234,11 @@ impl<'a> RankContext<'a> {
     pub fn occupancy_of(&self, id: LocationId) -> Option<&LocationOccupancy> {
         self.index.get(&id).map(|&i| &self.occupancy[i])
     }
+
+    /// A location, if known.
+    pub fn location(&self, id: LocationId) -> Option<&Location> {
+        self.index.get(&id).map(|&i| &self.locations[i])
+    }
 }
 
 const DAYS: [&str; 7] = [
@@ -208,9 +258,44 @@ pub fn format_minor(minor: i64) -> String {
     format!("{sign}{},{:02}", m / 100, m % 100)
 }
 
-fn slot_label(slot: usize) -> String {
-    let h = slot % 24;
-    format!("{} {}–{}", DAYS[(slot / 24) % 7], h, h + 1)
+/// The words for a set of weekdays (bit 0 = Monday): "weekdays", "weekends", "every day",
+/// "Tuesdays", "Mondays–Wednesdays", "Tuesdays and Thursdays", "Mondays–Wednesdays, Fridays and
+/// Saturdays" (runs of three or more days joined by a dash).
+pub fn span_label(days: u8) -> String {
+    let days = days & 0x7f;
+    match days {
+        0x1f => return "weekdays".into(),
+        0x60 => return "weekends".into(),
+        0x7f => return "every day".into(),
+        _ => {}
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut d = 0;
+    while d < 7 {
+        if days & (1 << d) == 0 {
+            d += 1;
+            continue;
+        }
+        let start = d;
+        while d + 1 < 7 && days & (1 << (d + 1)) != 0 {
+            d += 1;
+        }
+        if d - start >= 2 {
+            parts.push(format!("{}–{}", DAYS[start], DAYS[d]));
+        } else {
+            parts.extend((start..=d).map(|x| DAYS[x].to_string()));
+        }
+        d += 1;
+    }
+    match parts.len() {
+        0 => String::new(),
+        1 => parts.remove(0),
+        n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+fn hours(h: usize) -> String {
+    format!("{}–{}", h, h + 1)
 }
 
 fn pct(share: f64) -> String {
@@ -222,15 +307,43 @@ fn km(d: f64) -> String {
     format!("{},{}", tenths / 10, tenths % 10)
 }
 
+/// The hour-of-week slots of `hour` on the days of `days`.
+pub fn span_slots(days: u8, hour: usize) -> Vec<usize> {
+    (0..7)
+        .filter(|d| days & (1 << d) != 0)
+        .map(|d| d * 24 + hour % 24)
+        .collect()
+}
+
+/// Whether arriving in `[hour, hour + 1)` lies within the habit's observed arrivals.
+fn within_flexibility(habit: &Habit, hour: usize) -> bool {
+    let (earlier, later) = habit.flexibility_h();
+    let d = circular_offset_h(hour as f64, habit.arrival_h);
+    d <= later + 1e-9 && d + 1.0 > -earlier + 1e-9
+}
+
 /// Candidate recommendations for one driver, best first, at most one per habit and kind.
+/// `own` are the driver's sessions (any order): they are removed from every occupancy figure
+/// the advice is judged by.
 pub fn rank_driver(
     driver: DriverId,
     habits: &[Habit],
+    own: &[&Session],
     prefs: &Preferences,
     ctx: &RankContext<'_>,
     cfg: &RankConfig,
 ) -> Vec<Recommendation> {
     let mut out = Vec::new();
+    let mut own_loads: HashMap<usize, OwnLoad> = HashMap::new();
+    let mut own_load = |li: usize| -> OwnLoad {
+        own_loads
+            .entry(li)
+            .or_insert_with(|| {
+                let id = ctx.locations[li].id;
+                ctx.occupancy[li].load_of(own.iter().copied().filter(|s| s.location == id))
+            })
+            .clone()
+    };
     for (hi, habit) in habits.iter().enumerate() {
         if habit.sessions < cfg.min_habit_sessions {
             continue;
@@ -240,75 +353,115 @@ pub fn rank_driver(
         };
         let home = &ctx.locations[li];
         let occ = &ctx.occupancy[li];
-        let slot = habit.main_weekday * 24 + (habit.arrival_mean_h.floor() as usize % 24);
+        if occ.weeks < cfg.min_occupancy_weeks {
+            continue;
+        }
+        let from_hour = habit.arrival_h.floor() as usize % 24;
+        let days = habit.days & 0x7f;
+        let home_own = own_load(li);
+        let from_slots = span_slots(days, from_hour);
+        let cur = occ.others(&home_own, &from_slots);
+        // the sessions this advice would move: at the usual place, on a day of the span,
+        // arriving in the habit's hour
+        let moved: Vec<&Session> = own
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.location == home.id
+                    && days & (1 << weekday_index(s.local_start)) != 0
+                    && hour_of_day(s.local_start).floor() as usize == from_hour
+            })
+            .collect();
+        let moved_profile = occ.mean_profile(&occ.load_of(moved.iter().copied()));
         let base = Base {
             driver,
             hi,
             habit,
             home,
-            slot,
-            cur_free: occ.free_share[slot],
-            cur_price: home.price_at(slot),
+            days,
+            from_hour,
+            cur,
+            moved_profile,
+            cfg,
         };
         let price_ok = |p: Option<i64>| match (p, prefs.max_price_minor_per_kwh) {
             (Some(p), Some(max)) => p <= max,
             _ => true,
         };
-        let in_windows = |s: usize| {
-            prefs.preferred_windows.is_empty()
-                || prefs.preferred_windows.iter().any(|w| w.contains(s))
+        let windows_allow = |hour: usize| {
+            span_slots(days, hour)
+                .iter()
+                .all(|&s| prefs.preferred_windows.iter().any(|w| w.contains(s)))
         };
         // the same location, other hours
-        let shifts = (1..=i64::from(cfg.max_shift_h)).flat_map(|d| [-d, d]);
         let mut best_cheap: Option<Recommendation> = None;
         let mut best_quiet: Option<Recommendation> = None;
-        for shift in shifts {
-            let s = (slot as i64 + shift).rem_euclid(HOURS_PER_WEEK as i64) as usize;
-            let free = occ.free_share[s];
-            if free < cfg.min_free_share || occ.spare(s) == 0 || !in_windows(s) {
+        for shift in (1..=i64::from(cfg.max_shift_h)).flat_map(|d| [-d, d]) {
+            let hour = (from_hour as i64 + shift).rem_euclid(24) as usize;
+            let allowed = if prefs.preferred_windows.is_empty() {
+                within_flexibility(habit, hour)
+            } else {
+                windows_allow(hour)
+            };
+            if !allowed {
                 continue;
             }
-            let price = home.price_at(s);
-            if !price_ok(price) {
+            let to_slots = span_slots(days, hour);
+            let to = occ.others(&home_own, &to_slots);
+            if to.free_share < cfg.min_free_share {
+                continue;
+            }
+            let prices: Vec<(Option<i64>, Option<i64>)> = from_slots
+                .iter()
+                .zip(&to_slots)
+                .map(|(&f, &t)| (home.price_at(f), home.price_at(t)))
+                .collect();
+            if !prices.iter().all(|p| price_ok(p.1)) {
                 continue;
             }
             let closeness =
                 1.0 - shift.unsigned_abs() as f64 / (f64::from(cfg.max_shift_h) + 1.0) / 2.0;
-            if let (Some(cur), Some(p)) = (base.cur_price, price) {
-                let delta = cur - p;
-                if delta >= cfg.min_price_delta_minor && cur > 0 {
-                    let score = habit.share * (delta as f64 / cur as f64) * free * closeness;
+            let deltas: Option<Vec<(i64, i64)>> =
+                prices.iter().map(|&(c, p)| Some((c?, c? - p?))).collect();
+            if let Some(deltas) = &deltas {
+                let min_delta = deltas.iter().map(|d| d.1).min().unwrap_or(0);
+                let cur_price = deltas.iter().map(|d| d.0).max().unwrap_or(0);
+                if min_delta >= cfg.min_price_delta_minor && cur_price > 0 {
+                    let score = habit.share
+                        * (min_delta as f64 / cur_price as f64)
+                        * to.free_share
+                        * closeness;
                     if best_cheap.as_ref().is_none_or(|b| score > b.score) {
                         best_cheap = Some(base.make(
                             RecommendationKind::CheaperTime,
                             home,
                             occ,
-                            s,
+                            hour,
+                            to,
                             score,
                             None,
-                            cfg,
                         ));
                     }
                 }
             }
-            let not_dearer = match (base.cur_price, price) {
+            let not_dearer = prices.iter().all(|&(c, p)| match (c, p) {
                 (Some(c), Some(p)) => p <= c,
                 _ => true,
-            };
-            if base.cur_free < cfg.busy_below_free_share
-                && free >= base.cur_free + cfg.min_free_share_gain
+            });
+            if cur.free_share < cfg.busy_below_free_share
+                && to.free_share >= cur.free_share + cfg.min_free_share_gain
                 && not_dearer
             {
-                let score = habit.share * (free - base.cur_free) * closeness;
+                let score = habit.share * (to.free_share - cur.free_share) * closeness;
                 if best_quiet.as_ref().is_none_or(|b| score > b.score) {
                     best_quiet = Some(base.make(
                         RecommendationKind::LessBusyTime,
                         home,
                         occ,
-                        s,
+                        hour,
+                        to,
                         score,
                         None,
-                        cfg,
                     ));
                 }
             }
@@ -316,9 +469,9 @@ pub fn rank_driver(
         out.extend(best_cheap);
         out.extend(best_quiet);
 
-        // other locations, same hour
+        // other locations, same hours
         let favourite_home = prefs.favourite_locations.contains(&home.id);
-        if base.cur_free < cfg.busy_below_free_share && !favourite_home {
+        if cur.free_share < cfg.busy_below_free_share && !favourite_home {
             let standards: &[String] = if prefs.connector_standards.is_empty() {
                 &home.standards
             } else {
@@ -339,15 +492,17 @@ pub fn rank_driver(
             for (j, dist) in candidates {
                 let alt = &ctx.locations[j];
                 let aocc = &ctx.occupancy[j];
-                let free = aocc.free_share[slot];
-                let price = alt.price_at(slot);
                 let compatible = alt.standards.iter().any(|s| standards.contains(s));
                 if !compatible
                     || (prefs.avoid_fast_charging_surcharge && alt.fast_charging_surcharge)
-                    || !price_ok(price)
-                    || free < cfg.min_free_share
-                    || free < base.cur_free + cfg.min_free_share_gain
-                    || aocc.spare(slot) == 0
+                    || aocc.weeks < cfg.min_occupancy_weeks
+                    || !from_slots.iter().all(|&s| price_ok(alt.price_at(s)))
+                {
+                    continue;
+                }
+                let to = aocc.others(&own_load(j), &from_slots);
+                if to.free_share < cfg.min_free_share
+                    || to.free_share < cur.free_share + cfg.min_free_share_gain
                 {
                     continue;
                 }
@@ -357,16 +512,16 @@ pub fn rank_driver(
                 } else {
                     1.0
                 };
-                let score = habit.share * (free - base.cur_free) * near * fav;
+                let score = habit.share * (to.free_share - cur.free_share) * near * fav;
                 if best.as_ref().is_none_or(|b| score > b.score) {
                     best = Some(base.make(
                         RecommendationKind::NearbyLocation,
                         alt,
                         aocc,
-                        slot,
+                        from_hour,
+                        to,
                         score,
                         Some(dist),
-                        cfg,
                     ));
                 }
             }
@@ -387,9 +542,12 @@ struct Base<'a> {
     hi: usize,
     habit: &'a Habit,
     home: &'a Location,
-    slot: usize,
-    cur_free: f64,
-    cur_price: Option<i64>,
+    days: u8,
+    from_hour: usize,
+    cur: SlotStats,
+    /// Mean load per hour-of-week slot of the sessions the advice moves, at `home`.
+    moved_profile: [f64; HOURS_PER_WEEK],
+    cfg: &'a RankConfig,
 }
 
 impl Base<'_> {
@@ -402,70 +560,133 @@ impl Base<'_> {
         kind: RecommendationKind,
         loc: &Location,
         occ: &LocationOccupancy,
-        slot: usize,
+        hour: usize,
+        to: SlotStats,
         score: f64,
         distance_km: Option<f64>,
-        cfg: &RankConfig,
     ) -> Recommendation {
-        let free = occ.free_share[slot];
-        let price = loc.price_at(slot);
-        let delta = match (self.cur_price, price) {
-            (Some(c), Some(p)) => Some(c - p),
-            _ => None,
-        };
-        let (to, from) = (slot_label(slot), slot_label(self.slot));
-        let from_h = self.slot % 24;
+        let from_slots = span_slots(self.days, self.from_hour);
+        let to_slots = span_slots(self.days, hour);
+        let prices: Vec<(Option<i64>, Option<i64>)> = from_slots
+            .iter()
+            .zip(&to_slots)
+            .map(|(&f, &t)| (self.home.price_at(f), loc.price_at(t)))
+            .collect();
+        let price = prices
+            .iter()
+            .map(|p| p.1)
+            .try_fold(i64::MIN, |acc, p| p.map(|p| acc.max(p)));
+        let delta = prices
+            .iter()
+            .map(|&(c, p)| Some(c? - p?))
+            .try_fold(i64::MAX, |acc, d| d.map(|d| acc.min(d)));
+        let span = span_label(self.days);
+        let (to_h, from_h) = (hours(hour), hours(self.from_hour));
         let sentence = match kind {
             RecommendationKind::CheaperTime => format!(
-                "Charge at {} on {to} instead of {}–{}: {} {}/kWh cheaper, free {} of {to}.",
+                "Charge at {} on {span} {to_h} instead of {from_h}: {} {}/kWh cheaper, and other \
+                 drivers left a connector free {} of the time then.",
                 loc.name,
-                from_h,
-                from_h + 1,
                 format_minor(delta.unwrap_or(0)),
-                cfg.currency,
-                pct(free)
+                self.cfg.currency,
+                pct(to.free_share)
             ),
             RecommendationKind::LessBusyTime => format!(
-                "Charge at {} on {to} instead of {}–{}: free {} of {to}, against {} of {from}.",
+                "Charge at {} on {span} {to_h} instead of {from_h}: other drivers left a \
+                 connector free {} of the time then, against {} at {from_h}.",
                 loc.name,
-                from_h,
-                from_h + 1,
-                pct(free),
-                pct(self.cur_free)
+                pct(to.free_share),
+                pct(self.cur.free_share)
             ),
             RecommendationKind::NearbyLocation => format!(
-                "Try {}, {} km from {}: free {} of {to}, against {} at {}.",
+                "On {span} {from_h}, try {}, {} km from {}: other drivers left a connector free \
+                 there {} of the time, against {} at {}.",
                 loc.name,
                 km(distance_km.unwrap_or(0.0)),
                 self.home.name,
-                pct(free),
-                pct(self.cur_free),
+                pct(to.free_share),
+                pct(self.cur.free_share),
                 self.home.name
             ),
         };
+        // load footprint: the moved sessions' profile, shifted in time or carried to `loc`
+        let mut footprint = Vec::new();
+        if loc.id == self.home.id {
+            let shift = circular_offset_h(hour as f64, self.from_hour as f64).round() as i64;
+            for t in 0..HOURS_PER_WEEK {
+                let src = (t as i64 - shift).rem_euclid(HOURS_PER_WEEK as i64) as usize;
+                let added = self.moved_profile[src] - self.moved_profile[t];
+                if added > 1e-9 {
+                    footprint.push(LoadChange {
+                        location: loc.id,
+                        hour_of_week: t as u16,
+                        added,
+                    });
+                }
+            }
+        } else {
+            // the moved load, a mean over the usual place's weeks, as a mean over this place's
+            let scale = f64::from(self.cur.weeks) / f64::from(to.weeks.max(1));
+            for (t, &m) in self.moved_profile.iter().enumerate() {
+                if m > 1e-9 {
+                    footprint.push(LoadChange {
+                        location: loc.id,
+                        hour_of_week: t as u16,
+                        added: m * scale,
+                    });
+                }
+            }
+        }
+        let first_day = (0..7).find(|d| self.days & (1 << d) != 0).unwrap_or(0);
         Recommendation {
             driver: self.driver,
             kind,
             habit_index: self.hi,
             location: loc.id,
             from_location: self.home.id,
-            weekday: (slot / 24) as u8,
-            start_hour: (slot % 24) as u8,
-            end_hour: (slot % 24 + 1) as u8,
-            hour_of_week: slot as u16,
-            from_hour_of_week: self.slot as u16,
+            days: self.days,
+            weekday: first_day as u8,
+            start_hour: hour as u8,
+            end_hour: (hour + 1) as u8,
+            from_hour: self.from_hour as u8,
+            hour_of_week: (first_day * 24 + hour) as u16,
+            from_hour_of_week: (first_day * 24 + self.from_hour) as u16,
             score,
             reason: Reason {
-                free_share: free,
-                current_free_share: self.cur_free,
-                expected_occupancy_ratio: occ.ratio(slot),
+                free_share: to.free_share,
+                current_free_share: self.cur.free_share,
+                expected_occupancy_ratio: to.occupancy_ratio,
                 price_minor_per_kwh: price,
                 price_delta_minor_per_kwh: delta,
                 distance_km,
                 habit_share: self.habit.share,
                 habit_sessions: self.habit.sessions,
+                occupancy_weeks: self.cur.weeks.min(occ.weeks),
             },
             sentence,
+            footprint,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_named_in_words() {
+        assert_eq!(span_label(0x1f), "weekdays");
+        assert_eq!(span_label(0x60), "weekends");
+        assert_eq!(span_label(0x7f), "every day");
+        assert_eq!(span_label(0b10), "Tuesdays");
+        assert_eq!(span_label(0b111), "Mondays–Wednesdays");
+        assert_eq!(span_label(0b1010), "Tuesdays and Thursdays");
+        assert_eq!(span_label(0b10101), "Mondays, Wednesdays and Fridays");
+        assert_eq!(
+            span_label(0b0110111),
+            "Mondays–Wednesdays, Fridays and Saturdays"
+        );
+        assert_eq!(span_label(0b0011110), "Tuesdays–Fridays");
+        assert_eq!(span_slots(0b1010, 8), vec![32, 80]);
     }
 }

@@ -76,9 +76,91 @@ fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+/// Departures from the plain generator, to test the habit model on data shaped unlike the
+/// benchmark's: drifting routines, weekday-specific times, one-off sessions, several stations
+/// per place. [`Scenario::default`] changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Name for reports.
+    pub name: String,
+    /// Each driver's main habit moves (another place, 1–2 h earlier or later) at a random week
+    /// between 40 % and 80 % of the history.
+    pub drift: bool,
+    /// Standard deviation, hours, of a per-driver offset of the arrival on each weekday (e.g.
+    /// later on Fridays).
+    pub weekday_effect_h: f64,
+    /// Share of sessions that are one-offs: a random place, a random hour 06–22, any day.
+    pub noise_share: f64,
+    /// A habit's place is one of this many neighbouring stations, chosen with probabilities
+    /// ½, ¼, … (1: always the same).
+    pub stations_per_habit: usize,
+    /// Standard deviation of the arrival around a habit's time, hours.
+    pub jitter_h: f64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            name: "plain".into(),
+            drift: false,
+            weekday_effect_h: 0.0,
+            noise_share: 0.0,
+            stations_per_habit: 1,
+            jitter_h: 0.42,
+        }
+    }
+}
+
+impl Scenario {
+    /// The scenarios the habit model's settings are checked on (`ml/README.md`).
+    pub fn all() -> Vec<Scenario> {
+        let base = Scenario::default();
+        vec![
+            base.clone(),
+            Scenario {
+                name: "drift".into(),
+                drift: true,
+                ..base.clone()
+            },
+            Scenario {
+                name: "weekday-specific".into(),
+                weekday_effect_h: 1.0,
+                ..base.clone()
+            },
+            Scenario {
+                name: "one-offs".into(),
+                noise_share: 0.25,
+                jitter_h: 0.8,
+                ..base.clone()
+            },
+            Scenario {
+                name: "stations".into(),
+                stations_per_habit: 4,
+                jitter_h: 0.8,
+                ..base.clone()
+            },
+            Scenario {
+                name: "workplace-like".into(),
+                drift: true,
+                weekday_effect_h: 0.5,
+                noise_share: 0.1,
+                stations_per_habit: 4,
+                jitter_h: 1.0,
+            },
+        ]
+    }
+}
+
 /// Generates a data set; see the module docs.
 pub fn generate(cfg: &SynthConfig) -> Synthetic {
+    generate_scenario(cfg, &Scenario::default())
+}
+
+/// Generates a data set shaped by `sc` (the plain generator's draws are unchanged; the
+/// scenario's come from a second generator seeded from the same seed).
+pub fn generate_scenario(cfg: &SynthConfig, sc: &Scenario) -> Synthetic {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
+    let mut xrng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0x5ce7_a210_0000_0001);
     let tz = chrono_tz::Europe::Stockholm;
     let n_loc = cfg.locations.max(1);
     let locations: Vec<Location> = (0..n_loc)
@@ -156,6 +238,21 @@ pub fn generate(cfg: &SynthConfig) -> Synthetic {
         }
         let durations: Vec<f64> = habits.iter().map(|_| rng.gen_range(1.0..8.0)).collect();
         let n = cfg.sessions / n_drivers + usize::from(d < cfg.sessions % n_drivers);
+        let weekday_offsets: Vec<f64> = (0..7)
+            .map(|_| {
+                if sc.weekday_effect_h > 0.0 {
+                    normal(&mut xrng) * sc.weekday_effect_h
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let weeks = cfg.weeks.max(1);
+        let drift = sc.drift.then(|| {
+            let at = (f64::from(weeks) * xrng.gen_range(0.4..0.8)) as u32;
+            let shift = xrng.gen_range(1.0..2.0) * if xrng.gen_bool(0.5) { 1.0 } else { -1.0 };
+            (at, pick_location(&mut xrng), shift)
+        });
         for _ in 0..n {
             let mut u: f64 = rng.gen();
             let hi = habits
@@ -166,13 +263,39 @@ pub fn generate(cfg: &SynthConfig) -> Synthetic {
                 })
                 .unwrap_or(habits.len() - 1);
             let h = &habits[hi];
-            let week = rng.gen_range(0..cfg.weeks.max(1));
+            let week = rng.gen_range(0..weeks);
             let day = if h.weekend {
                 rng.gen_range(5..7)
             } else {
                 rng.gen_range(0..5)
             };
-            let arrival = (h.arrival_h + normal(&mut rng) * 0.42).rem_euclid(24.0);
+            let mut arrival = (h.arrival_h + normal(&mut rng) * 0.42).rem_euclid(24.0);
+            let mut location = h.location;
+            let mut day = day;
+            if *sc != Scenario::default() {
+                arrival = h.arrival_h
+                    + (arrival - h.arrival_h) / 0.42 * sc.jitter_h
+                    + weekday_offsets[day as usize];
+                if let Some((at, moved_to, shift)) = drift {
+                    if hi == 0 && week >= at {
+                        location = moved_to;
+                        arrival += shift;
+                    }
+                }
+                if sc.stations_per_habit > 1 {
+                    let mut j = 0;
+                    while j + 1 < sc.stations_per_habit && xrng.gen_bool(0.5) {
+                        j += 1;
+                    }
+                    location = (location - 1 + j as LocationId).rem_euclid(n_loc as LocationId) + 1;
+                }
+                if sc.noise_share > 0.0 && xrng.gen_bool(sc.noise_share.min(1.0)) {
+                    location = pick_location(&mut xrng);
+                    arrival = xrng.gen_range(6.0..22.0);
+                    day = xrng.gen_range(0..7);
+                }
+                arrival = arrival.rem_euclid(24.0);
+            }
             let date = start + TimeDelta::days(i64::from(week) * 7 + day);
             let mut local = date.and_hms_opt(0, 0, 0).unwrap_or_default()
                 + TimeDelta::seconds((arrival * 3600.0) as i64);
@@ -187,7 +310,7 @@ pub fn generate(cfg: &SynthConfig) -> Synthetic {
             let dur_h = (durations[hi] * rng.gen_range(0.7..1.3)).max(0.25);
             sessions.push(Session {
                 driver,
-                location: h.location,
+                location,
                 start_utc: start_utc.with_timezone(&Utc),
                 end_utc: start_utc + TimeDelta::seconds((dur_h * 3600.0) as i64),
                 local_start: local,

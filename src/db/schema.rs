@@ -252,6 +252,7 @@ diesel::table! {
         hour_of_week -> BigInt,
         from_hour_of_week -> BigInt,
         score -> Double,
+        days -> BigInt,
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::{import, job};
+use super::{import, job, queries};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::time::now;
@@ -31,6 +31,30 @@ pub struct ImportArgs {
     pub skip_invalid: bool,
 }
 
+/// How much evidence a piece of advice needs (shared by `recommend` and `evaluate --advice`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct EvidenceArgs {
+    /// Fewest sessions behind a habit for it to get advice.
+    #[arg(long, env = "LADDKOLL_RECOMMEND_MIN_HABIT_SESSIONS",
+          default_value_t = job::Evidence::default().min_habit_sessions as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_habit_sessions: u32,
+    /// Fewest weeks of history behind an occupancy figure for advice to rest on it.
+    #[arg(long, env = "LADDKOLL_RECOMMEND_MIN_OCCUPANCY_WEEKS",
+          default_value_t = job::Evidence::default().min_occupancy_weeks,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_occupancy_weeks: u32,
+}
+
+impl EvidenceArgs {
+    fn evidence(&self) -> job::Evidence {
+        job::Evidence {
+            min_habit_sessions: self.min_habit_sessions as usize,
+            min_occupancy_weeks: self.min_occupancy_weeks,
+        }
+    }
+}
+
 /// Arguments of `laddkoll evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
@@ -39,6 +63,19 @@ pub struct EvaluateArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also replay the held-out period with 0, 25, 50 and 100 % of the advised drivers following
+    /// the advice issued at the split: arrivals finding every connector taken, each place's peak,
+    /// sessions moved.
+    #[arg(long)]
+    pub advice: bool,
+    /// Seed of the model, as `laddkoll recommend --seed`.
+    #[arg(long, env = "LADDKOLL_RECOMMEND_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Days of history before the split the replayed advice is learned from, as `laddkoll
+    /// recommend --window-days`.
+    #[arg(long, env = "LADDKOLL_RECOMMEND_WINDOW_DAYS", default_value_t = 182,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub window_days: u32,
     /// IANA time zone for naive local times in rows without a `timezone`.
     #[arg(
         long,
@@ -46,6 +83,8 @@ pub struct EvaluateArgs {
         default_value = "Europe/Stockholm"
     )]
     pub timezone: String,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 /// Arguments of `laddkoll recommend`.
@@ -61,6 +100,8 @@ pub struct RecommendArgs {
     /// Seed of the recommender: the same history and seed give the same batch.
     #[arg(long, env = "LADDKOLL_RECOMMEND_SEED", default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 fn parse_timezone(tz: &str) -> anyhow::Result<chrono_tz::Tz> {
@@ -134,7 +175,9 @@ pub fn import_sessions(args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `laddkoll evaluate FILE [--json] [--timezone TZ]`.
+/// `laddkoll evaluate FILE [--json] [--advice] [--timezone TZ] [--seed S] [--window-days N]`: the temporal
+/// hold-out of the model `recommend` advises from (same code, same settings: [`job::model_config`])
+/// against the baselines, and with `--advice` the replay of the held-out period.
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let tz = parse_timezone(&args.timezone)?;
     let parsed = read_csv(&args.file, tz)?;
@@ -145,11 +188,38 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
             list_errors(&parsed.errors)
         );
     }
-    let report = laddkoll_ml::evaluate(&parsed.rows, &laddkoll_ml::EvalConfig::default());
+    let (habits, rank) = job::model_config(args.evidence.evidence());
+    let cfg = laddkoll_ml::EvalConfig {
+        habits,
+        seed: args.seed,
+        ..laddkoll_ml::EvalConfig::default()
+    };
+    let mut report = laddkoll_ml::evaluate(&parsed.rows, &cfg);
+    report.skipped.add_invalid_rows(&parsed.errors);
+    let replay = args.advice.then(|| {
+        laddkoll_ml::replay(
+            &parsed.rows,
+            &laddkoll_ml::ReplayConfig {
+                seed: args.seed,
+                window_days: args.window_days,
+                habits,
+                rank,
+                ..laddkoll_ml::ReplayConfig::default()
+            },
+        )
+    });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(r) = &replay {
+            value["advice_replay"] = serde_json::to_value(r)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", report.to_text());
+        if let Some(r) = &replay {
+            println!();
+            print!("{}", r.to_text());
+        }
     }
     Ok(())
 }
@@ -196,6 +266,7 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
     let cfg = job::JobConfig {
         window_days: args.window_days,
         seed: args.seed,
+        evidence: args.evidence.evidence(),
     };
     let db = open_db()?;
     let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -212,6 +283,33 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
     result
 }
 
+/// What to tell an operator whose window holds no session: how old the newest session is and
+/// which window would include it.
+fn empty_window_warning(conn: &mut crate::db::DbConn, window_days: u32) -> anyhow::Result<String> {
+    let newest = queries::newest_session_start(conn).context("finding the newest session")?;
+    Ok(match newest {
+        None => "warning: there is no charging history at all; nothing to learn from (import \
+                 history with `laddkoll import-sessions`)"
+            .to_string(),
+        Some(t) => {
+            let age = (now() - t).num_days();
+            let needed = age + 1;
+            let hint = if needed <= 3650 {
+                format!("so pass --window-days {needed} to include it")
+            } else {
+                "which is older than the longest window (3650 days): import recent history, or \
+                 move old history forward by whole weeks"
+                    .to_string()
+            };
+            format!(
+                "warning: no session started in the last {window_days} days, so there is nothing \
+                 to learn from; the newest session started on {}, {age} days ago, {hint}",
+                t.date()
+            )
+        }
+    })
+}
+
 fn run_batch(
     conn: &mut crate::db::DbConn,
     cfg: &job::JobConfig,
@@ -220,6 +318,16 @@ fn run_batch(
 ) -> anyhow::Result<()> {
     let loaded = job::load_input(conn, cfg, now()).context("reading histories")?;
     let read = started.elapsed();
+    println!(
+        "window: the last {} days (since {}): {} driver(s), {} session(s)",
+        cfg.window_days,
+        loaded.since.date(),
+        loaded.drivers,
+        loaded.input.sessions.len()
+    );
+    if loaded.input.sessions.is_empty() {
+        eprintln!("{}", empty_window_warning(conn, cfg.window_days)?);
+    }
     tracing::info!(
         sessions = loaded.input.sessions.len(),
         drivers = loaded.drivers,

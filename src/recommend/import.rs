@@ -3,7 +3,8 @@
 //! The CSV is parsed by [`laddkoll_ml::parse_sessions_csv`]. A driver reference that is the
 //! email of an existing driver account maps to it; other unknown driver references become
 //! driver accounts without email or password (they cannot sign in); unknown location
-//! references become locations named after the reference, in the row's time zone, with the
+//! references become locations named by the row's `location_name` (else after the reference),
+//! in the row's time zone, with the
 //! address `imported: <ref>`, the country code `ZZ` (ISO 3166 "unknown") and **synthetic
 //! coordinates** derived from the reference (see [`synthetic_coord`]): stable, spread over the
 //! globe so that two imported places are practically never "nearby" each other, and to be
@@ -121,7 +122,10 @@ pub fn import_rows(
                 let loc = insert_location(
                     conn,
                     &NewLocation {
-                        name: row.location_ref.clone(),
+                        name: row
+                            .location_name
+                            .clone()
+                            .unwrap_or_else(|| row.location_ref.clone()),
                         address: format!("imported: {}", row.location_ref),
                         city: String::new(),
                         country: "ZZ".into(),

@@ -10,7 +10,7 @@
 use std::sync::atomic::AtomicUsize;
 
 use chrono::NaiveDateTime;
-use laddkoll_ml::{RecommendInput, RecommendOutput};
+use laddkoll_ml::{HabitConfig, RankConfig, RecommendInput, RecommendOutput};
 
 use super::history;
 use super::queries::{self, BatchCounts, RecommendationRow};
@@ -23,12 +23,49 @@ pub struct JobConfig {
     pub window_days: u32,
     /// Seed of the recommender: same data and seed, same batch.
     pub seed: u64,
+    /// How much evidence a piece of advice needs.
+    pub evidence: Evidence,
+}
+
+/// The minimum evidence behind a piece of advice (`--min-habit-sessions`,
+/// `--min-occupancy-weeks`); the defaults are the ml crate's ([`RankConfig::default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evidence {
+    /// Fewest sessions behind a habit.
+    pub min_habit_sessions: usize,
+    /// Fewest weeks of history behind an occupancy figure.
+    pub min_occupancy_weeks: u32,
+}
+
+impl Default for Evidence {
+    fn default() -> Self {
+        let rank = RankConfig::default();
+        Self {
+            min_habit_sessions: rank.min_habit_sessions,
+            min_occupancy_weeks: rank.min_occupancy_weeks,
+        }
+    }
+}
+
+/// The habit model's and the ranking's settings: the one configuration `laddkoll recommend`
+/// advises from and `laddkoll evaluate` scores (defaults documented in `ml/README.md`).
+pub fn model_config(evidence: Evidence) -> (HabitConfig, RankConfig) {
+    (
+        HabitConfig::default(),
+        RankConfig {
+            min_habit_sessions: evidence.min_habit_sessions,
+            min_occupancy_weeks: evidence.min_occupancy_weeks,
+            ..RankConfig::default()
+        },
+    )
 }
 
 /// The input read from the database, with what it counted.
 pub struct LoadedInput {
     pub input: RecommendInput,
     pub drivers: usize,
+    /// The start of the window (UTC).
+    pub since: NaiveDateTime,
 }
 
 /// Reads histories within the window, locations with their energy prices by hour of week (from
@@ -44,14 +81,17 @@ pub fn load_input(
     let sessions = history::load_sessions(conn, since, None, &timezones)?;
     let preferences = history::load_preferences(conn)?;
     let drivers = laddkoll_ml::count_drivers(&sessions);
+    let (habits, rank) = model_config(cfg.evidence);
     Ok(LoadedInput {
         input: RecommendInput {
             sessions,
             locations,
             preferences,
-            ..RecommendInput::default()
+            habits,
+            rank,
         },
         drivers,
+        since,
     })
 }
 
@@ -81,6 +121,7 @@ pub fn rows_of(output: &RecommendOutput, batch_id: i64) -> Vec<RecommendationRow
             hour_of_week: i64::from(r.hour_of_week),
             from_hour_of_week: i64::from(r.from_hour_of_week),
             score: r.score,
+            days: i64::from(r.days),
         })
         .collect()
 }

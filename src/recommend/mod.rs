@@ -28,13 +28,14 @@ use crate::http::ApiError;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RecommendationNumbers {
-    /// Share of weeks the suggested slot had a free connector (0–1).
+    /// Share of the time (weeks × days of the span) the other drivers left a connector free in
+    /// the suggested slot (0–1). The driver's own sessions never count.
     #[schema(example = 0.92)]
     pub free_share: f64,
-    /// Share of weeks the driver's usual slot had a free connector (0–1).
+    /// The same in the driver's usual slot (0–1).
     #[schema(example = 0.55)]
     pub current_free_share: f64,
-    /// Expected occupied connectors over capacity in the suggested slot.
+    /// The other drivers' mean occupied connectors over capacity in the suggested slot.
     pub expected_occupancy_ratio: f64,
     /// Energy price in the suggested slot, minor units per kWh including VAT, when the tariff is
     /// known (the cheapest of the location's charge points).
@@ -48,21 +49,27 @@ pub struct RecommendationNumbers {
     pub habit_share: f64,
     /// Sessions in that habit.
     pub habit_sessions: u64,
+    /// Weeks of history the free shares rest on.
+    pub occupancy_weeks: u64,
 }
 
-/// The suggested time: a weekday and an arrival window in the location's local time.
+/// The suggested time: the weekdays of the habit it is about and an arrival window in the
+/// location's local time.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TimeWindowView {
-    /// 0 = Monday … 6 = Sunday.
+    /// The weekdays the advice covers, Monday first: `mon` … `sun`.
+    #[schema(example = json!(["mon", "tue", "wed", "thu", "fri"]))]
+    pub days: Vec<String>,
+    /// The first of them, 0 = Monday … 6 = Sunday.
     pub weekday: u8,
-    /// `mon` … `sun`.
-    #[schema(example = "tue")]
+    /// The first of them: `mon` … `sun`.
+    #[schema(example = "mon")]
     pub day: String,
     /// First hour of the arrival window, 0–23.
     pub start_hour: u8,
     /// End of the window (exclusive), 1–24.
     pub end_hour: u8,
-    /// Hour of the week, 0 = Monday 00–01.
+    /// Hour of the week on the first day, 0 = Monday 00–01.
     pub hour_of_week: u16,
 }
 
@@ -82,7 +89,7 @@ pub struct RecommendationView {
     pub kind: String,
     /// The advice in words, with its reason in numbers.
     #[schema(
-        example = "Charge at Garage Söder on Tuesdays 19–20 instead of 18–19: free 92 % of Tuesdays then (55 % now)."
+        example = "Charge at Garage Söder on weekdays 9–10 instead of 8–9: other drivers left a connector free 92 % of the time then, against 55 % at 8–9."
     )]
     pub sentence: String,
     pub numbers: RecommendationNumbers,
@@ -92,7 +99,7 @@ pub struct RecommendationView {
     pub from_location_id: i64,
     /// When to charge.
     pub time_window: TimeWindowView,
-    /// The usual hour of the week this advice is about.
+    /// The usual hour of the week this advice is about (on the first day).
     pub from_hour_of_week: u16,
     pub batch_id: i64,
 }
@@ -168,6 +175,11 @@ pub fn recommendations_of(
         .into_iter()
         .map(|(r, location_name)| {
             let weekday = r.weekday.clamp(0, 6) as u8;
+            let mask = if r.days > 0 { r.days } else { 1 << weekday };
+            let days = (0..7)
+                .filter(|d| mask & (1 << d) != 0)
+                .map(|d| preferences::WEEKDAYS[d].to_string())
+                .collect();
             RecommendationView {
                 id: r.id,
                 kind: r.kind,
@@ -179,6 +191,7 @@ pub fn recommendations_of(
                 },
                 from_location_id: r.from_location_id,
                 time_window: TimeWindowView {
+                    days,
                     weekday,
                     day: preferences::WEEKDAYS[usize::from(weekday)].to_string(),
                     start_hour: r.start_hour as u8,

@@ -488,6 +488,22 @@ pub fn latest_complete_batch(conn: &mut DbConn) -> QueryResult<Option<Batch>> {
         .optional()
 }
 
+/// The start of the newest session the recommender could read (finished OCPP sessions of
+/// drivers and imported sessions), whatever its age.
+pub fn newest_session_start(conn: &mut DbConn) -> QueryResult<Option<NaiveDateTime>> {
+    use diesel::dsl::max;
+    let ocpp: Option<NaiveDateTime> = charging_sessions::table
+        .filter(charging_sessions::status.eq("finished"))
+        .filter(charging_sessions::user_id.is_not_null())
+        .filter(charging_sessions::stopped_at.is_not_null())
+        .select(max(charging_sessions::started_at))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    let imported: Option<NaiveDateTime> = imported_sessions::table
+        .select(max(imported_sessions::started_at))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok(ocpp.max(imported))
+}
+
 /// Every batch, newest first.
 pub fn list_batches(conn: &mut DbConn) -> QueryResult<Vec<Batch>> {
     recommendation_batches::table
@@ -515,6 +531,9 @@ pub struct RecommendationRow {
     pub hour_of_week: i64,
     pub from_hour_of_week: i64,
     pub score: f64,
+    /// The weekdays the advice is about, bit 0 = Monday (0 in rows from before spans: the
+    /// `weekday` alone).
+    pub days: i64,
 }
 
 /// Inserts a batch's recommendations.
