@@ -125,6 +125,18 @@ fn serve(demo: bool) -> anyhow::Result<()> {
         _ => None,
     };
     let db = open_database(&config)?;
+    // Sessions whose stop was stored but whose pricing a crash cut short are priced now.
+    let repriced = {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::billing::records::price_unpriced(&mut conn, crate::http::time::now())
+            .map_err(|e| anyhow::anyhow!("pricing sessions left open by a restart: {e}"))?
+    };
+    if repriced > 0 {
+        tracing::info!(
+            sessions = repriced,
+            "priced finished sessions left open by a restart"
+        );
+    }
     let bind = config.bind;
     let backend = db.backend();
     let demo_files = demo.then(|| crate::demo::DemoFiles::for_database(&config.database_url));

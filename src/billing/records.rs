@@ -350,6 +350,22 @@ pub fn finished_unpriced(
         .load(conn)
 }
 
+/// Prices (or holds) every finished session whose pricing did not complete: a crash between a
+/// stop's commit and its pricing leaves the price record open. Run at startup; returns how many.
+pub fn price_unpriced(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, ApiError> {
+    use crate::db::schema::charging_sessions;
+    let ids: Vec<i64> = session_billing::table
+        .inner_join(charging_sessions::table)
+        .filter(session_billing::status.eq(OPEN))
+        .filter(charging_sessions::status.eq(sessions::FINISHED))
+        .select(session_billing::session_id)
+        .load(conn)?;
+    for id in &ids {
+        price_finished(conn, *id, now)?;
+    }
+    Ok(ids.len())
+}
+
 /// Prices a finished session and stores its immutable price record; a session with integrity
 /// flags, or one that cannot be priced, is held for operator review.
 pub fn price_finished(

@@ -489,9 +489,12 @@ pub async fn handle_call(
                         &data,
                         t,
                     )?;
+                    // A replayed stop prices too: its first pricing may have been cut short
+                    // (pricing a priced session changes nothing).
                     let finished = match stopped {
-                        charging::Stopped::Finished(id) => Some(id),
-                        _ => None,
+                        charging::Stopped::Finished(id)
+                        | charging::Stopped::AlreadyFinished(id) => Some(id),
+                        charging::Stopped::Unknown => None,
                     };
                     let info = match &req.id_tag {
                         Some(tag) => Some(charging::authorize_tag(conn, tag, t)?),
