@@ -56,6 +56,10 @@ pub struct Config {
     pub stale_session_after: Duration,
     /// Largest accepted OCPP frame in bytes.
     pub ocpp_max_frame_bytes: usize,
+    /// How long the charger-message writer gathers messages into one transaction.
+    pub charger_batch_window: Duration,
+    /// The most charger messages in one transaction.
+    pub charger_batch_max: usize,
     /// Invoice number series (one unbroken sequence per series).
     pub invoice_series: String,
     /// Time zone of invoice months.
@@ -175,6 +179,11 @@ impl Config {
             app_start_timeout: seconds("LADDKOLL_APP_START_TIMEOUT_SECS", 90)?,
             stale_session_after: seconds("LADDKOLL_STALE_SESSION_AFTER_SECS", 6 * 3600)?,
             ocpp_max_frame_bytes: parse("LADDKOLL_OCPP_MAX_FRAME_BYTES", 256 * 1024)?,
+            charger_batch_window: Duration::from_micros(parse(
+                "LADDKOLL_CHARGER_BATCH_WINDOW_US",
+                2000,
+            )?),
+            charger_batch_max: parse("LADDKOLL_CHARGER_BATCH_MAX", 256)?.max(1),
             invoice_series: var("LADDKOLL_INVOICE_SERIES").unwrap_or_else(|| "LK".into()),
             billing_timezone: parse("LADDKOLL_BILLING_TIMEZONE", chrono_tz::Europe::Stockholm)?,
             seller_name: var("LADDKOLL_SELLER_NAME").unwrap_or_else(|| "Laddkoll AB".into()),
@@ -215,6 +224,8 @@ impl Config {
             app_start_timeout: Duration::from_secs(90),
             stale_session_after: Duration::from_secs(6 * 3600),
             ocpp_max_frame_bytes: 256 * 1024,
+            charger_batch_window: Duration::from_millis(2),
+            charger_batch_max: 256,
             invoice_series: "LK".into(),
             billing_timezone: chrono_tz::Europe::Stockholm,
             seller_name: "Laddkoll AB".into(),

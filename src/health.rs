@@ -3,8 +3,8 @@
 use actix_web::{get, HttpResponse};
 use diesel::connection::SimpleConnection;
 
-use crate::app::State;
 use crate::http::ApiError;
+use crate::state::State;
 
 /// The process is up.
 #[get("/healthz")]
