@@ -124,13 +124,38 @@ pub struct GroupWriter {
     queue: mpsc::UnboundedSender<Box<dyn Job>>,
     stats: Arc<Stats>,
     hold: Arc<tokio::sync::Mutex<()>>,
+    /// Held here when no runtime holds it (see [`GroupWriter::start`]).
+    _lifeline: Option<Lifeline>,
+}
+
+/// Stops the writer thread and waits for it when dropped.
+struct Lifeline {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // The writer finishes the batch in flight (milliseconds), then ends.
+            let _ = thread.join();
+        }
+    }
 }
 
 impl GroupWriter {
     /// Starts the writer on a thread of its own (its connection is opened on first use).
-    /// The thread ends when the handle is dropped.
+    ///
+    /// The thread ends when the handle is dropped, or, when started inside a Tokio runtime,
+    /// when that runtime shuts down: then the runtime's shutdown waits for the batch in
+    /// flight and the writer's connection to close, so no charger write runs on after the
+    /// runtime that served the chargers (a test's, or the server's) has ended.
     pub fn start(db: Db, settings: Settings) -> GroupWriter {
         let (queue, jobs) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel();
         let stats = Arc::new(Stats::default());
         let hold = Arc::new(tokio::sync::Mutex::new(()));
         let writer = Writer {
@@ -141,19 +166,38 @@ impl GroupWriter {
             conn: None,
             solo_left: 0,
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("charger-writer".into())
             .spawn(move || {
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_time()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(writer.run(jobs)),
+                    Ok(rt) => rt.block_on(writer.run(jobs, stopped)),
                     Err(e) => tracing::error!(error = %e, "the charger writer cannot start"),
                 }
             })
             .expect("spawn the charger writer thread");
-        GroupWriter { queue, stats, hold }
+        let lifeline = Lifeline {
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        let lifeline = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let _lifeline = lifeline;
+                    std::future::pending::<()>().await;
+                });
+                None
+            }
+            Err(_) => Some(lifeline),
+        };
+        GroupWriter {
+            queue,
+            stats,
+            hold,
+            _lifeline: lifeline,
+        }
     }
 
     /// Applies `work` in the next batch and returns its result after the batch committed.
@@ -203,8 +247,20 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Box<dyn Job>>) {
-        while let Some(first) = jobs.recv().await {
+    async fn run(
+        mut self,
+        mut jobs: mpsc::UnboundedReceiver<Box<dyn Job>>,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = &mut stopped => break,
+                job = jobs.recv() => match job {
+                    Some(job) => job,
+                    None => break,
+                },
+            };
             let held = self.hold.clone();
             let _held = held.lock().await;
             let max = if self.solo_left > 0 {

@@ -83,9 +83,9 @@ pub struct Db {
     backend: Backend,
     /// Turns for [`Db::write`]. SQLite has one writer at a time; writers that wait for it in
     /// SQLite's busy handler sleep in steps of up to 100 ms and overtake each other, so they
-    /// queue here (FIFO, one at a time) instead. On PostgreSQL a flood of charger messages
-    /// must not hold every pooled connection: writes get all but a quarter of the pool, so
-    /// API requests always find a connection.
+    /// queue here (FIFO, one at a time) instead; the charger writer's batches take the same
+    /// turns. On PostgreSQL writes through [`Db::write`] get all but a quarter of the pool, so
+    /// reads always find a connection (the charger writer has its own connection).
     writer: Arc<tokio::sync::Semaphore>,
     /// The URL diesel opened, for connections outside the pool (the group writer's own).
     url: Arc<str>,
@@ -159,9 +159,10 @@ impl Db {
 }
 
 impl Db {
-    /// Like [`Db::run`] for the hot write path (charger messages): writers queue in arrival
-    /// order for a turn (one at a time on SQLite, at most three quarters of the pool on
-    /// PostgreSQL) before they take a connection.
+    /// Like [`Db::run`] for the API's writes that contend with the charger writer: writers
+    /// queue in arrival order for a turn (one at a time on SQLite, shared with the charger
+    /// writer's batches; at most three quarters of the pool on PostgreSQL) before they take a
+    /// connection.
     pub async fn write<F, T>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,

@@ -65,8 +65,8 @@ async fn refuse(
     event.actor = format!("charger:{cp}");
     event.charge_point_id = Some(cp.chars().take(48).collect());
     state
-        .db
-        .write(move |conn| Ok(audit::record(conn, &event)?))
+        .charger_writes
+        .submit(move |conn| Ok(audit::record(conn, &event)?))
         .await?;
     tracing::warn!(charge_point = %cp, reason, "charger connection refused");
     Ok(HttpResponse::Unauthorized()
