@@ -102,7 +102,8 @@ pub struct TransactionStop {
 pub struct StopOutcome {
     /// The decision about the stop's id tag, when the charger sent one.
     pub authorization: Option<Authorization>,
-    /// The session this stop finished, for [`session_finished`] after the commit.
+    /// The session this stop finished (or whose stop it replays), for [`session_finished`]
+    /// after the commit.
     pub finished: Option<i64>,
 }
 
@@ -284,9 +285,11 @@ pub fn transaction_stopped(
         &stop.data,
         now,
     )?;
+    // A replayed stop settles again: the process may have died between the stop's commit and
+    // its pricing, and the charger, unanswered, resends the stop. Settling is idempotent.
     let finished = match stopped {
-        Stopped::Finished(id) => Some(id),
-        Stopped::AlreadyFinished(_) | Stopped::Unknown => None,
+        Stopped::Finished(id) | Stopped::AlreadyFinished(id) => Some(id),
+        Stopped::Unknown => None,
     };
     let authorization = match &stop.id_tag {
         Some(tag) => Some(charging::authorize_tag(conn, tag, now)?),
