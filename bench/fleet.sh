@@ -115,6 +115,9 @@ if want storm; then
     sim storm --duration 90 --storm-at 45 --storm-offline 5 --storm-window 10
 fi
 
+# The group writer's counters: messages per committed transaction over the whole run.
+curl -fs "$URL/metrics" | grep '^laddkoll_charger_write' | tee "$OUT/charger-writes.txt" || true
+
 python3 - "$OUT" <<'EOF'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])

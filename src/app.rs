@@ -11,50 +11,8 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::password::Passwords;
-use crate::auth::tokens::JwtKeys;
-use crate::config::Config;
-use crate::db::Db;
-use crate::http::metrics::Metrics;
-use crate::http::rate_limit::AddressLimiter;
 use crate::http::{self, openapi::ApiDoc};
-
-/// Everything a request handler may need, shared by all workers.
-pub struct AppState {
-    pub config: Config,
-    pub db: Db,
-    pub jwt: JwtKeys,
-    pub passwords: Passwords,
-    pub auth_limiter: AddressLimiter,
-    /// `POST /auth/register` per address (an answer of 409 `email_taken` tells an email exists).
-    pub register_limiter: AddressLimiter,
-    /// Refused OCPP upgrades per address.
-    pub ocpp_refusal_limiter: AddressLimiter,
-    pub metrics: Metrics,
-    /// Live charger connections of this instance.
-    pub registry: crate::ocpp::registry::Registry,
-}
-
-impl AppState {
-    /// Builds the state from a configuration and an open database.
-    pub fn new(config: Config, db: Db) -> Arc<AppState> {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Arc::new(AppState {
-            jwt: JwtKeys::new(&config),
-            passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations, cores),
-            auth_limiter: AddressLimiter::per_minute(config.auth_rate_per_minute),
-            register_limiter: AddressLimiter::per_hour(config.register_rate_per_hour),
-            ocpp_refusal_limiter: AddressLimiter::per_minute(config.ocpp_refusals_per_minute),
-            metrics: Metrics::new(),
-            registry: Default::default(),
-            db,
-            config,
-        })
-    }
-}
-
-/// Shared state as handlers extract it.
-pub type State = web::Data<AppState>;
+pub use crate::state::{AppState, State};
 
 /// The API routes under `/api/v1`, registered on a utoipa-aware config so the OpenAPI
 /// document is collected from the same calls.

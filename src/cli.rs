@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::app::AppState;
 use crate::config::Config;
 use crate::db::Db;
+use crate::state::AppState;
 
 /// laddkoll: backend for EV-charging networks (OCPP 1.6J chargers, REST API for drivers and operators).
 ///

@@ -67,6 +67,10 @@ pub struct Config {
     pub stale_session_after: Duration,
     /// Largest accepted OCPP frame in bytes.
     pub ocpp_max_frame_bytes: usize,
+    /// How long the charger-message writer gathers messages into one transaction.
+    pub charger_batch_window: Duration,
+    /// The most charger messages in one transaction.
+    pub charger_batch_max: usize,
     /// Invoice number series (one unbroken sequence per series).
     pub invoice_series: String,
     /// Time zone of invoice months.
@@ -209,6 +213,11 @@ impl Config {
             instance_id: var("LADDKOLL_INSTANCE_ID").unwrap_or_else(random_instance_id),
             instance_lease: seconds("LADDKOLL_INSTANCE_LEASE_SECS", 15)?,
             ocpp_max_frame_bytes: parse("LADDKOLL_OCPP_MAX_FRAME_BYTES", 256 * 1024)?,
+            charger_batch_window: Duration::from_micros(parse(
+                "LADDKOLL_CHARGER_BATCH_WINDOW_US",
+                2000,
+            )?),
+            charger_batch_max: parse("LADDKOLL_CHARGER_BATCH_MAX", 256)?.max(1),
             invoice_series: var("LADDKOLL_INVOICE_SERIES").unwrap_or_else(|| "LK".into()),
             billing_timezone: parse("LADDKOLL_BILLING_TIMEZONE", chrono_tz::Europe::Stockholm)?,
             seller_name: var("LADDKOLL_SELLER_NAME").unwrap_or_else(|| "Laddkoll AB".into()),
@@ -254,6 +263,8 @@ impl Config {
             instance_id: random_instance_id(),
             instance_lease: Duration::from_secs(15),
             ocpp_max_frame_bytes: 256 * 1024,
+            charger_batch_window: Duration::from_millis(2),
+            charger_batch_max: 256,
             invoice_series: "LK".into(),
             billing_timezone: chrono_tz::Europe::Stockholm,
             seller_name: "Laddkoll AB".into(),

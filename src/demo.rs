@@ -28,21 +28,21 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use rand::rngs::{OsRng, StdRng};
 use rand::{Rng, SeedableRng};
-use rust_ocpp::v1_6::types::{Measurand, MeterValue, ReadingContext, SampledValue, UnitOfMeasure};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::accounts::queries as users;
-use crate::app::AppState;
 use crate::auth::tokens::{random_token, token_hash};
-use crate::charging::queries as sessions;
+use crate::central::{self, ConnectorStatus, StatusChange, TransactionStart, TransactionStop};
+use crate::charging::{MeterSample, Reading};
 use crate::db::schema::{charge_points, connectors, rfid_cards};
 use crate::db::{write_tx, DbConn};
 use crate::http::auth::{DRIVER, OPERATOR};
 use crate::http::time::now;
 use crate::http::ApiError;
 use crate::simulate::fleet::{Fleet, FleetCharger, FleetDriver};
+use crate::state::AppState;
 
 /// The demo operator's email; its account marks a seeded database.
 pub const OPERATOR_EMAIL: &str = "operator@laddkoll.example";
@@ -1181,12 +1181,12 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     Utc.from_utc_datetime(&t)
 }
 
-fn sampled(value: i64, measurand: Measurand, unit: UnitOfMeasure) -> SampledValue {
-    SampledValue {
+fn sampled(value: i64, measurand: &str, unit: &str) -> Reading {
+    Reading {
         value: value.to_string(),
-        context: Some(ReadingContext::SamplePeriodic),
-        measurand: Some(measurand),
-        unit: Some(unit),
+        context: Some("Sample.Periodic".into()),
+        measurand: Some(measurand.into()),
+        unit: Some(unit.into()),
         ..Default::default()
     }
 }
@@ -1254,35 +1254,36 @@ fn record_session(
     *register = meter_stop + rng.gen_range(0..50);
     let soc_start = rng.gen_range(10..40);
 
-    let status = |conn: &mut DbConn, status: &str, at: NaiveDateTime| {
-        sessions::insert_status_event(conn, cp, connector, status, None, at, at)
+    // The same charger-event API the OCPP endpoint uses, one event at a time.
+    let status = |conn: &mut DbConn, status: ConnectorStatus, at: NaiveDateTime| {
+        let change = StatusChange {
+            connector_id: connector,
+            status,
+            error_code: None,
+            at,
+        };
+        central::status_changed(conn, cp, &change, at)
     };
-    status(conn, "Preparing", p.start - Duration::seconds(30))?;
-    status(conn, "Charging", p.start)?;
+    status(
+        conn,
+        ConnectorStatus::Preparing,
+        p.start - Duration::seconds(30),
+    )?;
+    status(conn, ConnectorStatus::Charging, p.start)?;
     if charge_end < p.plug_out - Duration::minutes(1) {
-        status(conn, "SuspendedEV", charge_end)?;
+        status(conn, ConnectorStatus::SuspendedEV, charge_end)?;
     }
-    status(conn, "Finishing", p.plug_out)?;
+    status(conn, ConnectorStatus::Finishing, p.plug_out)?;
     let available = p.plug_out + Duration::seconds(40);
-    status(conn, "Available", available)?;
 
-    let started = crate::charging::start_transaction(
-        conn,
-        cp,
-        s.connector,
-        &account.id_tag,
-        i32::try_from(meter_start).unwrap_or(i32::MAX),
-        utc(p.start),
-        p.start,
-        p.start - Duration::hours(6),
-    )?;
-    crate::charging::audit_decision(
-        conn,
-        "transaction_start",
-        cp,
-        &started.authorization,
-        p.start,
-    )?;
+    let start = TransactionStart {
+        connector_id: s.connector,
+        id_tag: account.id_tag.clone(),
+        meter_start: i32::try_from(meter_start).unwrap_or(i32::MAX),
+        at: utc(p.start),
+    };
+    let started =
+        central::transaction_started(conn, cp, &start, p.start, p.start - Duration::hours(6))?;
     let tx = i32::try_from(started.transaction_id)
         .map_err(|_| ApiError::Internal("transaction id out of range".into()))?;
 
@@ -1295,55 +1296,43 @@ fn record_session(
         times.push(charge_end);
         times.sort();
     }
-    let values: Vec<MeterValue> = times
+    let samples: Vec<MeterSample> = times
         .iter()
         .map(|&t| {
             let energy = energy_at(t);
-            let mut sampled_value = vec![
-                sampled(
-                    meter_start + energy,
-                    Measurand::EnergyActiveImportRegister,
-                    UnitOfMeasure::Wh,
-                ),
+            let mut readings = vec![
+                sampled(meter_start + energy, "Energy.Active.Import.Register", "Wh"),
                 sampled(
                     if t < charge_end { power_w } else { 0 },
-                    Measurand::PowerActiveImport,
-                    UnitOfMeasure::W,
+                    "Power.Active.Import",
+                    "W",
                 ),
             ];
             if p.dc {
                 // A 75 kWh battery.
                 let soc = (soc_start + energy / 750).min(100);
-                sampled_value.push(sampled(soc, Measurand::SoC, UnitOfMeasure::Percent));
+                readings.push(sampled(soc, "SoC", "Percent"));
             }
-            MeterValue {
-                timestamp: utc(t),
-                sampled_value,
+            MeterSample {
+                at: utc(t),
+                readings,
             }
         })
         .collect();
-    crate::charging::store_meter_values(conn, cp, s.connector, Some(tx), &values, p.plug_out)?;
-    let stopped = crate::charging::stop_transaction(
-        conn,
-        cp,
-        tx,
-        i32::try_from(meter_stop).unwrap_or(i32::MAX),
-        utc(p.plug_out),
-        Some("EVDisconnected"),
-        &[],
-        p.plug_out,
-    )?;
-    if let crate::charging::Stopped::Finished(id) = stopped {
-        crate::billing::records::price_finished(conn, id, p.plug_out)?;
+    central::meter_values(conn, cp, s.connector, Some(tx), &samples, p.plug_out)?;
+    let stop = TransactionStop {
+        transaction_id: tx,
+        meter_stop: i32::try_from(meter_stop).unwrap_or(i32::MAX),
+        at: utc(p.plug_out),
+        reason: Some("EVDisconnected".into()),
+        id_tag: None,
+        data: Vec::new(),
+    };
+    let stopped = central::transaction_stopped(conn, cp, &stop, p.plug_out)?;
+    if let Some(id) = stopped.finished {
+        central::session_finished(conn, id, p.plug_out)?;
     }
-    crate::locations::queries::set_connector_status(
-        conn,
-        cp,
-        connector,
-        "Available",
-        None,
-        available,
-    )?;
+    status(conn, ConnectorStatus::Available, available)?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod central;
 pub mod charging;
 pub mod cli;
 pub mod cluster;
@@ -22,5 +23,7 @@ pub mod ocpp;
 pub mod portal;
 pub mod recommend;
 pub mod simulate;
+pub mod state;
 
-pub use app::{build_app, openapi, AppState};
+pub use app::{build_app, openapi};
+pub use state::AppState;

@@ -1485,3 +1485,208 @@ async fn operators_list_their_fleet_with_boot_details_and_connector_errors() {
         .await;
     assert_eq!(missing.status, 404);
 }
+
+// Group commit (DESIGN §5): charger writes from all connections share one transaction per
+// short window, each message answered only after its commit.
+
+/// The connector states of a charger, from the database.
+async fn connector_states(app: &TestApp, cp: &str) -> Vec<(i64, String)> {
+    use diesel::prelude::*;
+    use laddkoll::db::schema::connectors;
+    let cp = cp.to_string();
+    app.state
+        .db
+        .run(move |conn| {
+            Ok(connectors::table
+                .filter(connectors::charge_point_id.eq(cp))
+                .order(connectors::connector_id)
+                .select((connectors::connector_id, connectors::status))
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// The status events of a charger's connector, oldest first.
+async fn status_events(app: &TestApp, cp: &str, connector: i64) -> Vec<String> {
+    use diesel::prelude::*;
+    use laddkoll::db::schema::status_events;
+    let cp = cp.to_string();
+    app.state
+        .db
+        .run(move |conn| {
+            Ok(status_events::table
+                .filter(status_events::charge_point_id.eq(cp))
+                .filter(status_events::connector_id.eq(connector))
+                .order(status_events::id)
+                .select(status_events::status)
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn queued(app: &TestApp, n: usize) {
+    while app.state.charger_writes.stats().queued() < n {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[actix_rt::test]
+async fn messages_of_several_chargers_share_one_commit_and_each_answer_is_already_stored() {
+    let app = spawn_app().await;
+    let first = app.site("GROUP-1").await;
+    let mut sites = vec![first];
+    for cp in ["GROUP-2", "GROUP-3"] {
+        let operator = sites[0].operator.clone();
+        sites.push(app.site_with(&operator, cp).await);
+    }
+    let mut chargers = Vec::new();
+    for site in &sites {
+        chargers.push(app.charger(site).await);
+    }
+    let writes = app.state.charger_writes.stats();
+    let (batches, messages) = (writes.batches(), writes.messages());
+
+    // The writer pauses; one StatusNotification from each charger queues up.
+    let held = app.state.charger_writes.hold().await;
+    for (i, c) in chargers.iter_mut().enumerate() {
+        c.send_raw(
+            &json!([2, "g1", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+            "status": "Charging", "timestamp": "2026-05-04T10:00:00Z"}])
+            .to_string(),
+        )
+        .await;
+        queued(&app, i + 1).await;
+    }
+    drop(held);
+    for c in &mut chargers {
+        assert!(c.answer_to("g1").await.is_ok());
+    }
+    // One transaction held all three, and each answer came after the commit: it is stored.
+    assert_eq!(writes.batches() - batches, 1);
+    assert_eq!(writes.messages() - messages, 3);
+    for site in &sites {
+        assert_eq!(
+            connector_states(&app, &site.cp).await[0],
+            (1, "Charging".to_string())
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn one_chargers_messages_keep_their_order_even_when_sent_without_waiting() {
+    let app = spawn_app().await;
+    let site = app.site("ORDER-1").await;
+    let mut c = app.charger(&site).await;
+    let held = app.state.charger_writes.hold().await;
+    // Two calls back to back with the same timestamp: only their order decides the outcome.
+    for (id, status) in [
+        ("o1", "Preparing"),
+        ("o2", "Charging"),
+        ("o3", "SuspendedEV"),
+    ] {
+        c.send_raw(
+            &json!([2, id, "StatusNotification", {"connectorId": 2, "errorCode": "NoError",
+            "status": status, "timestamp": "2026-05-04T10:00:00Z"}])
+            .to_string(),
+        )
+        .await;
+    }
+    drop(held);
+    for id in ["o1", "o2", "o3"] {
+        assert!(c.answer_to(id).await.is_ok());
+    }
+    assert_eq!(
+        status_events(&app, &site.cp, 2).await,
+        ["Preparing", "Charging", "SuspendedEV"]
+    );
+    assert_eq!(
+        connector_states(&app, &site.cp).await[1],
+        (2, "SuspendedEV".to_string())
+    );
+}
+
+#[actix_rt::test]
+async fn a_status_notification_that_changes_nothing_is_answered_without_a_write() {
+    let app = spawn_app().await;
+    let site = app.site("SAME-1").await;
+    let mut c = app.charger(&site).await;
+    c.status(1, "Available", "2026-05-04T10:00:00Z").await;
+    let writes = app.state.charger_writes.stats();
+    let before = writes.messages();
+    // The same status again, later: nothing changes, nothing is written.
+    c.status(1, "Available", "2026-05-04T10:05:00Z").await;
+    assert_eq!(writes.messages(), before);
+    assert_eq!(status_events(&app, &site.cp, 1).await, ["Available"]);
+    // A different status, or the same with an error code, is written.
+    c.status(1, "Preparing", "2026-05-04T10:06:00Z").await;
+    let fault = c
+        .call(
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "GroundFailure",
+            "status": "Preparing", "timestamp": "2026-05-04T10:07:00Z"}),
+        )
+        .await;
+    assert!(fault.is_ok());
+    assert_eq!(writes.messages(), before + 2);
+    assert_eq!(
+        status_events(&app, &site.cp, 1).await,
+        ["Available", "Preparing", "Preparing"]
+    );
+}
+
+#[actix_rt::test]
+async fn a_failing_message_is_rolled_back_alone_and_the_rest_of_its_batch_commits() {
+    use diesel::prelude::*;
+    use laddkoll::audit::{self, NewEvent};
+    use laddkoll::db::schema::audit_events;
+    use laddkoll::http::ApiError;
+    let app = spawn_app().await;
+    let writer = &app.state.charger_writes;
+    let batches = writer.stats().batches();
+    let held = writer.hold().await;
+    let mut answers = Vec::new();
+    for i in 0..3 {
+        let state = app.state.clone();
+        answers.push(actix_rt::spawn(async move {
+            state
+                .charger_writes
+                .submit(move |conn| {
+                    let t = laddkoll::http::time::now();
+                    let event =
+                        NewEvent::user(None, &format!("group_probe_{i}"), audit::SUCCESS, None, t);
+                    audit::record(conn, &event)?;
+                    if i == 1 {
+                        // Its own write happened; the failure must undo it, and only it.
+                        return Err(ApiError::Internal("probe failure".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+        }));
+        queued(&app, i + 1).await;
+    }
+    drop(held);
+    let mut results = Vec::new();
+    for a in answers {
+        results.push(a.await.unwrap());
+    }
+    assert_eq!(results[0].as_ref().ok(), Some(&0));
+    assert!(results[1].is_err());
+    assert_eq!(results[2].as_ref().ok(), Some(&2));
+    assert_eq!(writer.stats().batches() - batches, 1);
+    let stored: Vec<String> = app
+        .state
+        .db
+        .run(|conn| {
+            Ok(audit_events::table
+                .filter(audit_events::action.like("group_probe_%"))
+                .order(audit_events::action)
+                .select(audit_events::action)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, ["group_probe_0", "group_probe_2"]);
+}

@@ -38,6 +38,11 @@ async fn health_readiness_metrics_and_docs_answer() {
         ),
         "{metrics}"
     );
+    // The charger writer's counters (no charger has written yet).
+    assert!(
+        metrics.contains("laddkoll_charger_write_batches_total 0\n"),
+        "{metrics}"
+    );
     let docs = app
         .client
         .get(format!("{}/docs/", app.base))

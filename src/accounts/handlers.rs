@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::queries::{self, User};
-use crate::app::State;
 use crate::audit::{self, NewEvent, SUCCESS};
 use crate::db::schema::users;
 use crate::db::write_tx;
@@ -17,6 +16,7 @@ use crate::http::error::ErrorBody;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::time::now;
 use crate::http::{client_addr, ApiError};
+use crate::state::State;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {

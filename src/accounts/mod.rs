@@ -6,12 +6,12 @@ pub mod queries;
 
 use secrecy::SecretString;
 
-use crate::app::State;
 use crate::audit::{self, NewEvent, DENIED, SUCCESS};
 use crate::auth::{self, password, queries as refresh_tokens};
 use crate::db::write_tx;
 use crate::http::time::now;
 use crate::http::ApiError;
+use crate::state::State;
 use queries::User;
 
 /// Loads the signed-in user (404 if it vanished meanwhile).

@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{IssuedTokens, TokenMode};
 use crate::accounts::handlers::UserResponse;
-use crate::app::{AppState, State};
 use crate::http::auth::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, DRIVER, REFRESH_COOKIE};
 use crate::http::error::ErrorBody;
 use crate::http::{client_addr, client_ip, ApiError};
+use crate::state::{AppState, State};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {

@@ -12,11 +12,11 @@ use secrecy::SecretString;
 use crate::accounts::queries::{self as users, User};
 use actix_web::web;
 
-use crate::app::AppState;
 use crate::audit::{self, NewEvent, DENIED, FAILURE, SUCCESS};
 use crate::db::write_tx;
 use crate::http::time::now;
 use crate::http::ApiError;
+use crate::state::AppState;
 use queries::NewRefreshToken;
 
 /// The answer every failed login gets, whatever the reason, so it reveals nothing.

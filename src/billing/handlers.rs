@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use super::invoicing::{self, InvoiceView, RunReport};
 use super::records::{self, TariffRow};
 use super::{summarize, validate_tariff, TariffSummary};
-use crate::app::State;
 use crate::audit::{self, NewEvent};
 use crate::db::write_tx;
 use crate::http::auth::{AuthUser, Operator};
@@ -18,6 +17,7 @@ use crate::http::error::ErrorBody;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::time::now;
 use crate::http::ApiError;
+use crate::state::State;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {

@@ -16,7 +16,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::queries::{self, MeterValueRow, SessionFilter, ACTIVE, PENDING};
 use super::remote::{self, ChargerAnswer, Requester};
 use super::{view, SessionView};
-use crate::app::State;
 use crate::db::write_tx;
 use crate::http::auth::{AuthUser, Operator};
 use crate::http::error::ErrorBody;
@@ -24,6 +23,7 @@ use crate::http::pagination::{Page, PageQuery};
 use crate::http::time::now;
 use crate::http::ApiError;
 use crate::ocpp::commands::{is_secret_key, ocpp_enum, Command};
+use crate::state::State;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -766,7 +766,7 @@ pub async fn stale_sessions(
     state: State,
     _op: Operator,
 ) -> Result<web::Json<Vec<SessionView>>, ApiError> {
-    let stale_after = crate::ocpp::stale_after(&state);
+    let stale_after = state.stale_after();
     let views = state
         .db
         .run(move |conn| {

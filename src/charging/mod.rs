@@ -11,7 +11,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::QueryResult;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use rust_ocpp::v1_6::types::{MeterValue, SampledValue};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,12 +19,51 @@ use crate::audit::{self, NewEvent};
 use crate::db::DbConn;
 use queries::{MeterValueRow, NewSession, Session, ACTIVE, FINISHED, PENDING};
 
-/// The OCPP authorization answers.
-pub const ACCEPTED: &str = "Accepted";
-pub const BLOCKED: &str = "Blocked";
-pub const EXPIRED: &str = "Expired";
-pub const INVALID: &str = "Invalid";
-pub const CONCURRENT_TX: &str = "ConcurrentTx";
+/// The answer about an id tag (the same five in OCPP 1.6 and 2.0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum AuthStatus {
+    Accepted,
+    Blocked,
+    Expired,
+    Invalid,
+    /// Only for a transaction start: the driver is already charging elsewhere.
+    ConcurrentTx,
+}
+
+impl AuthStatus {
+    /// The name as stored in audit reasons and sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthStatus::Accepted => "Accepted",
+            AuthStatus::Blocked => "Blocked",
+            AuthStatus::Expired => "Expired",
+            AuthStatus::Invalid => "Invalid",
+            AuthStatus::ConcurrentTx => "ConcurrentTx",
+        }
+    }
+}
+
+/// One reading of a meter sample, as the charger sent it (OCPP 1.6 `SampledValue`, 2.0.1
+/// `SampledValueType`): the value as text, and the names of its measurand, unit, context,
+/// phase, location and format when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub value: String,
+    pub measurand: Option<String>,
+    pub unit: Option<String>,
+    pub context: Option<String>,
+    pub phase: Option<String>,
+    pub location: Option<String>,
+    /// `Raw` or `SignedData`.
+    pub format: Option<String>,
+}
+
+/// The readings a meter took at one time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterSample {
+    pub at: DateTime<Utc>,
+    pub readings: Vec<Reading>,
+}
 
 /// Normalises an id tag (OCPP `CiString20`: up to 20 characters, compared case-insensitively).
 ///
@@ -55,8 +93,7 @@ pub fn mask_uid(uid: &str) -> String {
 /// The decision about an id tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
-    /// Accepted, Blocked, Expired, Invalid or ConcurrentTx.
-    pub status: &'static str,
+    pub status: AuthStatus,
     pub user_id: Option<i64>,
     /// Why, with the uid masked.
     pub reason: String,
@@ -83,7 +120,7 @@ pub fn authorize_tag(
     } else {
         let Some(uid) = normalize_uid(id_tag) else {
             return Ok(deny(
-                INVALID,
+                AuthStatus::Invalid,
                 None,
                 "not a known card or app tag".into(),
                 false,
@@ -91,7 +128,7 @@ pub fn authorize_tag(
         };
         let Some(card) = queries::find_card_by_uid(conn, &uid)? else {
             return Ok(deny(
-                INVALID,
+                AuthStatus::Invalid,
                 None,
                 format!("unknown card {}", mask_uid(&uid)),
                 false,
@@ -100,7 +137,7 @@ pub fn authorize_tag(
         let shown = format!("card {}", mask_uid(&uid));
         if card.status == rfid::BLOCKED {
             return Ok(deny(
-                BLOCKED,
+                AuthStatus::Blocked,
                 Some(card.user_id),
                 format!("{shown} is blocked"),
                 false,
@@ -108,7 +145,7 @@ pub fn authorize_tag(
         }
         if card.expires_at.is_some_and(|e| e <= now) {
             return Ok(deny(
-                EXPIRED,
+                AuthStatus::Expired,
                 Some(card.user_id),
                 format!("{shown} has expired"),
                 false,
@@ -121,7 +158,7 @@ pub fn authorize_tag(
         Some(users::ACTIVE) => {}
         Some(users::BLOCKED) => {
             return Ok(deny(
-                BLOCKED,
+                AuthStatus::Blocked,
                 Some(user_id),
                 format!("{shown}: account blocked"),
                 app,
@@ -129,7 +166,7 @@ pub fn authorize_tag(
         }
         _ => {
             return Ok(deny(
-                INVALID,
+                AuthStatus::Invalid,
                 Some(user_id),
                 format!("{shown}: account deleted"),
                 app,
@@ -137,7 +174,7 @@ pub fn authorize_tag(
         }
     }
     Ok(Authorization {
-        status: ACCEPTED,
+        status: AuthStatus::Accepted,
         user_id: Some(user_id),
         reason: shown,
         app,
@@ -161,7 +198,7 @@ pub fn authorize_start(
     stale_before: NaiveDateTime,
 ) -> QueryResult<Authorization> {
     let auth = authorize_tag(conn, id_tag, now)?;
-    let Some(user_id) = auth.user_id.filter(|_| auth.status == ACCEPTED) else {
+    let Some(user_id) = auth.user_id.filter(|_| auth.status == AuthStatus::Accepted) else {
         return Ok(auth);
     };
     let busy = queries::running_for_user(conn, user_id, stale_before)?
@@ -169,7 +206,7 @@ pub fn authorize_start(
         .any(|s| Some(s.id) != ignore_session && s.status == ACTIVE);
     if busy {
         return Ok(Authorization {
-            status: CONCURRENT_TX,
+            status: AuthStatus::ConcurrentTx,
             reason: format!("{}: driver already charging", auth.reason),
             ..auth
         });
@@ -185,13 +222,16 @@ pub fn audit_decision(
     auth: &Authorization,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let outcome = if auth.status == ACCEPTED {
+    let outcome = if auth.status == AuthStatus::Accepted {
         audit::SUCCESS
     } else {
         audit::DENIED
     };
-    let mut event = NewEvent::user(auth.user_id, action, outcome, None, now)
-        .because(format!("{}: {}", auth.status, auth.reason));
+    let mut event = NewEvent::user(auth.user_id, action, outcome, None, now).because(format!(
+        "{}: {}",
+        auth.status.as_str(),
+        auth.reason
+    ));
     event.actor = format!("charger:{cp}");
     event.charge_point_id = Some(cp.to_string());
     audit::record(conn, &event)
@@ -316,14 +356,16 @@ pub fn start_transaction(
             id
         }
     };
-    // The session keeps the tariff it started under.
-    crate::billing::records::attach_tariff(conn, id, cp)?;
-    if authorization.status != ACCEPTED {
+    if authorization.status != AuthStatus::Accepted {
         queries::flag(
             conn,
             id,
             FLAG_UNAUTHORIZED_START,
-            &format!("{}: {}", authorization.status, authorization.reason),
+            &format!(
+                "{}: {}",
+                authorization.status.as_str(),
+                authorization.reason
+            ),
             now,
         )?;
     }
@@ -343,15 +385,15 @@ fn row_of(
     transaction_id: Option<i64>,
     session_id: Option<i64>,
     at: NaiveDateTime,
-    v: &SampledValue,
+    v: &Reading,
     now: NaiveDateTime,
 ) -> MeterValueRow {
     let measurand = v
         .measurand
-        .as_ref()
-        .map_or_else(|| queries::ENERGY_REGISTER.to_string(), enum_name);
-    let unit = text(&v.unit);
-    let format = text(&v.format);
+        .clone()
+        .unwrap_or_else(|| queries::ENERGY_REGISTER.to_string());
+    let unit = v.unit.clone();
+    let format = v.format.clone();
     MeterValueRow {
         id: 0,
         session_id,
@@ -365,26 +407,14 @@ fn row_of(
             normalize_value(&measurand, unit.as_deref(), &v.value)
         },
         measurand,
-        phase: text(&v.phase),
+        phase: v.phase.clone(),
         unit,
-        context: text(&v.context),
-        location: text(&v.location),
+        context: v.context.clone(),
+        location: v.location.clone(),
         format,
         value: v.value.clone(),
         received_at: now,
     }
-}
-
-fn text<T: Serialize>(x: &Option<T>) -> Option<String> {
-    x.as_ref().map(enum_name)
-}
-
-/// The wire name of an OCPP enum value (its serde representation).
-fn enum_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Normalises a reading to an integer in the stored unit, or `None` if it cannot be read.
@@ -411,7 +441,7 @@ pub fn store_meter_values(
     cp: &str,
     connector_id: u32,
     transaction_id: Option<i32>,
-    values: &[MeterValue],
+    values: &[MeterSample],
     now: NaiveDateTime,
 ) -> QueryResult<Vec<i64>> {
     let connector = i64::from(connector_id);
@@ -430,7 +460,7 @@ pub fn store_meter_values(
     let mut rows = Vec::new();
     let mut touched: Vec<i64> = Vec::new();
     for mv in values {
-        let at = mv.timestamp.naive_utc();
+        let at = mv.at.naive_utc();
         let session = match (&tx_session, transaction_id) {
             (Some(s), _) => Some(s.id),
             (None, Some(_)) => None,
@@ -444,7 +474,7 @@ pub fn store_meter_values(
                 touched.push(s);
             }
         }
-        for v in &mv.sampled_value {
+        for v in &mv.readings {
             rows.push(row_of(
                 cp,
                 connector,
@@ -570,7 +600,7 @@ pub fn stop_transaction(
     meter_stop: i32,
     at: DateTime<Utc>,
     reason: Option<&str>,
-    data: &[MeterValue],
+    data: &[MeterSample],
     now: NaiveDateTime,
 ) -> QueryResult<Stopped> {
     let session = queries::find_session(conn, i64::from(transaction_id))?

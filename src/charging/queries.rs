@@ -536,6 +536,25 @@ pub fn insert_status_event(
         .map(drop)
 }
 
+/// The latest recorded status of a connector: when, which, and its error code.
+pub fn latest_status_event(
+    conn: &mut DbConn,
+    cp: &str,
+    connector_id: i64,
+) -> QueryResult<Option<(NaiveDateTime, String, Option<String>)>> {
+    status_events::table
+        .filter(status_events::charge_point_id.eq(cp))
+        .filter(status_events::connector_id.eq(connector_id))
+        .order((status_events::occurred_at.desc(), status_events::id.desc()))
+        .select((
+            status_events::occurred_at,
+            status_events::status,
+            status_events::error_code,
+        ))
+        .first(conn)
+        .optional()
+}
+
 /// Status changes of a connector relevant to `[from, to]`: the last one before `from` and all
 /// inside, in time order.
 pub fn status_history(

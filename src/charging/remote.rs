@@ -13,7 +13,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::queries::{self, NewSession, Session, ACTIVE, PENDING};
-use crate::app::AppState;
 use crate::audit::{self, NewEvent};
 use crate::db::{write_tx, DbConn};
 use crate::http::time::now;
@@ -21,6 +20,7 @@ use crate::http::ApiError;
 use crate::locations::queries as places;
 use crate::ocpp::commands::Command;
 use crate::ocpp::registry::CallFailure;
+use crate::state::AppState;
 
 /// Who asks for a remote start or stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub async fn request_start(
 ) -> Result<i64, ApiError> {
     let local = state.registry.get(&cp).is_some();
     let shared = crate::cluster::is_shared(&state);
-    let stale_after = crate::ocpp::stale_after(&state);
+    let stale_after = state.stale_after();
     // A pending start whose waiting task died with a restart must not block anyone.
     let pending_for =
         chrono::Duration::from_std(state.config.app_start_timeout + state.config.ocpp_call_timeout)

@@ -8,13 +8,13 @@ use utoipa::ToSchema;
 
 use super::queries::RfidCard;
 use super::{mask_uid, normalize_uid};
-use crate::app::State;
 use crate::db::schema::rfid_cards;
 use crate::db::write_tx;
 use crate::http::auth::AuthUser;
 use crate::http::error::ErrorBody;
 use crate::http::time::now;
 use crate::http::ApiError;
+use crate::state::State;
 
 /// Card states.
 pub const ACTIVE: &str = "active";

@@ -1,5 +1,6 @@
 //! The database: one code base over SQLite and PostgreSQL through diesel's `MultiConnection`.
 
+pub mod group;
 pub mod introspect;
 #[rustfmt::skip]
 pub mod schema;
@@ -82,10 +83,12 @@ pub struct Db {
     backend: Backend,
     /// Turns for [`Db::write`]. SQLite has one writer at a time; writers that wait for it in
     /// SQLite's busy handler sleep in steps of up to 100 ms and overtake each other, so they
-    /// queue here (FIFO, one at a time) instead. On PostgreSQL a flood of charger messages
-    /// must not hold every pooled connection: writes get all but a quarter of the pool, so
-    /// API requests always find a connection.
+    /// queue here (FIFO, one at a time) instead; the charger writer's batches take the same
+    /// turns. On PostgreSQL writes through [`Db::write`] get all but a quarter of the pool, so
+    /// reads always find a connection (the charger writer has its own connection).
     writer: Arc<tokio::sync::Semaphore>,
+    /// The URL diesel opened, for connections outside the pool (the group writer's own).
+    url: Arc<str>,
 }
 
 impl Db {
@@ -110,8 +113,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_customizer(Box::new(SqlitePragmas))
-            .build(ConnectionManager::<DbConn>::new(diesel_url))?;
+            .build(ConnectionManager::<DbConn>::new(diesel_url.clone()))?;
         Ok(Db {
+            url: diesel_url.clone().into(),
             pool,
             backend,
             writer: Arc::new(tokio::sync::Semaphore::new(match backend {
@@ -155,9 +159,10 @@ impl Db {
 }
 
 impl Db {
-    /// Like [`Db::run`] for the hot write path (charger messages): writers queue in arrival
-    /// order for a turn (one at a time on SQLite, at most three quarters of the pool on
-    /// PostgreSQL) before they take a connection.
+    /// Like [`Db::run`] for the API's writes that contend with the charger writer: writers
+    /// queue in arrival order for a turn (one at a time on SQLite, shared with the charger
+    /// writer's batches; at most three quarters of the pool on PostgreSQL) before they take a
+    /// connection.
     pub async fn write<F, T>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
@@ -169,6 +174,27 @@ impl Db {
             .await
             .map_err(|_| ApiError::Unavailable("the database is closing".into()))?;
         self.run(f).await
+    }
+}
+
+impl Db {
+    /// A connection of its own, outside the pool (with the same SQLite settings): the group
+    /// writer's, so charger writes never wait for a pooled connection the API holds.
+    pub fn dedicated(&self) -> Result<DbConn, diesel::ConnectionError> {
+        let mut conn = DbConn::establish(&self.url)?;
+        SqlitePragmas.on_acquire(&mut conn).map_err(|e| {
+            diesel::ConnectionError::BadConnection(format!("cannot set SQLite pragmas: {e}"))
+        })?;
+        Ok(conn)
+    }
+
+    /// A turn at SQLite's single write lock, in arrival order with the API's writes (see
+    /// [`Db::write`]); `None` on PostgreSQL, where writers do not exclude each other.
+    pub async fn sqlite_write_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match self.backend {
+            Backend::Sqlite => self.writer.clone().acquire_owned().await.ok(),
+            Backend::Postgres => None,
+        }
     }
 }
 
@@ -207,6 +233,12 @@ where
     let DbConn::Sqlite(sqlite) = conn else {
         return conn.transaction(f);
     };
+    // Inside a transaction already (a message in the group writer's batch): a savepoint.
+    let depth =
+        AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?;
+    if depth.is_some() {
+        return conn.transaction(f);
+    }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     let outcome = f(conn);
     let DbConn::Sqlite(sqlite) = conn else {

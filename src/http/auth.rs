@@ -8,8 +8,8 @@ use actix_web::http::{header, Method};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
 use crate::accounts::queries as users;
-use crate::app::AppState;
 use crate::http::ApiError;
+use crate::state::AppState;
 
 /// Cookie that carries the access token in cookie mode.
 pub const ACCESS_COOKIE: &str = "laddkoll_access";

@@ -8,7 +8,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::queries::{self, Connector, NewChargePoint};
 use super::{bounding_box, haversine_km, load_views, CreateLocation, LocationView};
-use crate::app::State;
 use crate::auth::tokens::{random_token, token_hash};
 use crate::db::write_tx;
 use crate::http::auth::{AuthUser, Operator};
@@ -16,6 +15,7 @@ use crate::http::error::ErrorBody;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::time::now;
 use crate::http::ApiError;
+use crate::state::State;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {

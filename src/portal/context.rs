@@ -12,12 +12,12 @@ use serde::Serialize;
 
 use super::i18n::{self, Lang, LANG_COOKIE};
 use super::templates;
-use crate::app::AppState;
 use crate::auth::IssuedTokens;
 use crate::http::auth::{
     constant_time_eq, AuthUser, ACCESS_COOKIE, CSRF_COOKIE, OPERATOR, REFRESH_COOKIE,
 };
 use crate::http::ApiError;
+use crate::state::AppState;
 
 /// Cookie with the form token of forms shown before sign-in (login, register).
 pub const FORM_COOKIE: &str = "laddkoll_form";

@@ -6,12 +6,12 @@ use utoipa::IntoParams;
 
 use super::preferences::PreferencesBody;
 use super::{forecast, queries, Forecast, RecommendationsView};
-use crate::app::State;
 use crate::db::write_tx;
 use crate::http::auth::AuthUser;
 use crate::http::error::ErrorBody;
 use crate::http::time::now;
 use crate::http::ApiError;
+use crate::state::State;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
