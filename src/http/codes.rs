@@ -61,7 +61,7 @@ error_codes! {
     OperatorOnly = "operator_only", [403], "The action needs the operator role.";
     WrongPassword = "wrong_password", [403], "The current password given to confirm the action is wrong.";
     NotFound = "not_found", [404], "No such resource, or not the caller's; also unknown routes.";
-    MethodNotAllowed = "method_not_allowed", [405], "The route does not take this method; TRACE and CONNECT on every path.";
+    MethodNotAllowed = "method_not_allowed", [405], "The route does not take this method; also any method other than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS, on every path (with an Allow header).";
     RequestTimeout = "request_timeout", [408], "The request was not received in time.";
     Conflict = "conflict", [409], "The resource already exists.";
     EmailTaken = "email_taken", [409], "An account with this email exists (registration is rate limited per address; see the README's security model).";
@@ -92,7 +92,6 @@ error_codes! {
     RateLimited = "rate_limited", [429], "Too many requests from this address; see Retry-After.";
     HeadersTooLarge = "headers_too_large", [431], "The request headers are too large.";
     InternalError = "internal_error", [500], "Something failed on the server's side (logged with the request id).";
-    MethodNotImplemented = "method_not_implemented", [501], "The request method is not a standard one this server implements (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).";
     ChargerError = "charger_error", [502], "The charger answered the command with an error.";
     ServiceUnavailable = "service_unavailable", [503], "The database is busy or unavailable, or the charger is offline; retry.";
     ChargerTimeout = "charger_timeout", [504], "The charger did not answer in time.";

@@ -90,33 +90,20 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
         .unwrap_or("other")
 }
 
-/// Middleware (for `from_fn`) that refuses methods other than [`METHODS`] before routing: the
-/// standard methods this server does not implement on any path (TRACE, CONNECT) with 405
-/// `method_not_allowed` and an `Allow` header, every other name with 501
-/// `method_not_implemented` (RFC 9110 §9.1, §15.5.6).
+/// Middleware (for `from_fn`) that refuses methods other than [`METHODS`] before routing, with
+/// 405 `method_not_allowed` and an `Allow` header listing them. (RFC 9110 lets an unrecognised
+/// method get 501; a 4xx keeps a client's mistake out of the server-error counts and alerts.)
 pub async fn known_methods(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
     use super::error::{ErrorBody, ErrorCode, ErrorDetail};
     if method_label(req.method()) == "other" {
-        let standard = matches!(req.method().as_str(), "TRACE" | "CONNECT");
-        let (mut answer, code) = if standard {
-            (
-                actix_web::HttpResponse::MethodNotAllowed(),
-                ErrorCode::MethodNotAllowed,
-            )
-        } else {
-            (
-                actix_web::HttpResponse::NotImplemented(),
-                ErrorCode::MethodNotImplemented,
-            )
-        };
-        let answer = answer
+        let answer = actix_web::HttpResponse::MethodNotAllowed()
             .insert_header((actix_web::http::header::ALLOW, METHODS.join(", ")))
             .json(ErrorBody {
                 error: ErrorDetail {
-                    code,
+                    code: ErrorCode::MethodNotAllowed,
                     message: format!("this server implements {}", METHODS.join(", ")),
                 },
             });
