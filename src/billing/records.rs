@@ -483,8 +483,8 @@ pub struct SessionCost {
     /// `{currency, excl_vat, vat, total}` in minor units (öre).
     #[serde(flatten)]
     pub money: Money,
-    /// live, priced, held, billed, or unpriced (a running session whose cost cannot be
-    /// computed; `hold_reason` says why).
+    /// live, pricing (finished, its price record being written), priced, held, billed, or
+    /// unpriced (a session whose cost cannot be computed; `hold_reason` says why).
     pub state: String,
     /// Why the session is held for review.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -509,16 +509,21 @@ pub fn cost_of(
             let Some(tariff_id) = billing.tariff_id else {
                 return Ok(None);
             };
-            if s.status != sessions::ACTIVE {
-                return Ok(None);
-            }
+            // Running: the cost so far. Finished but its price record not yet written (the
+            // stop is committed first, pricing right after in a write of its own): the final
+            // price, computed by the same function, as "pricing" until the record is stored.
+            let (stop, meter_stop, state) = match (s.status.as_str(), s.stopped_at) {
+                (sessions::ACTIVE, _) => (now, None, "live"),
+                (sessions::FINISHED, Some(stopped)) => (stopped, s.meter_stop_wh, "pricing"),
+                _ => return Ok(None),
+            };
             // A reader never gets a 500 from pricing: a session that cannot be priced shows
             // why, and is held with that reason when it finishes.
-            match price_session(conn, s, tariff_id, now, None)? {
+            match price_session(conn, s, tariff_id, stop, meter_stop)? {
                 None => Ok(None),
                 Some(Ok(p)) => Ok(Some(SessionCost {
                     money: p.money(),
-                    state: "live".into(),
+                    state: state.into(),
                     hold_reason: None,
                     details: Some(p),
                 })),

@@ -155,6 +155,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("cost.priced", "priced", "prissatt"),
     ("cost.held", "held for review", "spärrad för granskning"),
     ("cost.billed", "invoiced", "fakturerad"),
+    ("cost.pricing", "being priced", "prissätts"),
+    ("cost.unpriced", "cannot be priced", "kan inte prissättas"),
     ("invoices.title", "Invoices", "Fakturor"),
     ("invoices.none", "No invoices yet.", "Inga fakturor än."),
     ("invoices.number", "Number", "Nummer"),
