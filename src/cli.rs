@@ -128,7 +128,7 @@ fn serve(demo: bool) -> anyhow::Result<()> {
     // Sessions whose stop was stored but whose pricing a crash cut short are priced now.
     let repriced = {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-        crate::billing::records::price_unpriced(&mut conn, crate::http::time::now())
+        crate::billing::records::price_unpriced(&mut conn, None, crate::http::time::now())
             .map_err(|e| anyhow::anyhow!("pricing sessions left open by a restart: {e}"))?
     };
     if repriced > 0 {

@@ -619,3 +619,45 @@ async fn invoices_and_credit_notes_match_their_documented_schema() {
         &credit.body,
     );
 }
+
+#[actix_rt::test]
+async fn a_finished_session_left_unpriced_by_a_crash_is_priced_by_the_sweep() {
+    use diesel::prelude::*;
+    use laddkoll::db::schema::session_billing;
+    let app = spawn_app().await;
+    let (site, _) = priced_site(&app, "CP-SWEEP").await;
+    let token = driver_with_card(&app, "sweep@example.se", "5EE9AA01").await;
+    let mut c = app.charger(&site).await;
+    let tx = charge(&mut c, "5EE9AA01", 10, 2_000).await;
+    let priced = app.get(&format!("/sessions/{tx}"), Some(&token)).await.body;
+    assert_eq!(priced["cost"]["state"], "priced");
+    // As a crash between the stop's commit and its pricing leaves it: the record still open.
+    let mut conn = app.state.db.get().unwrap();
+    diesel::update(session_billing::table.find(tx))
+        .set((
+            session_billing::status.eq("open"),
+            session_billing::total.eq(None::<i64>),
+            session_billing::priced.eq(None::<String>),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let pending = app.get(&format!("/sessions/{tx}"), Some(&token)).await.body;
+    assert_eq!(
+        pending["cost"]["state"], "pricing",
+        "the final price shown meanwhile"
+    );
+    assert_eq!(pending["cost"]["total"], priced["cost"]["total"]);
+    let n =
+        laddkoll::billing::records::price_unpriced(&mut conn, None, laddkoll::http::time::now())
+            .unwrap();
+    assert_eq!(n, 1);
+    let again = app.get(&format!("/sessions/{tx}"), Some(&token)).await.body;
+    assert_eq!(again["cost"]["state"], "priced");
+    assert_eq!(again["cost"]["total"], priced["cost"]["total"]);
+    assert_eq!(
+        laddkoll::billing::records::price_unpriced(&mut conn, None, laddkoll::http::time::now())
+            .unwrap(),
+        0,
+        "nothing is priced twice"
+    );
+}

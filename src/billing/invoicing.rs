@@ -450,9 +450,7 @@ pub fn run(
     let bounds = month_bounds(first, tz);
     ensure_series(conn, series)?;
     // Finished sessions whose pricing did not complete at stop are priced (or held) now.
-    for id in super::records::finished_unpriced(conn, bounds.0, bounds.1)? {
-        super::records::price_finished(conn, id, now)?;
-    }
+    super::records::price_unpriced(conn, Some(bounds), now)?;
     let users: Vec<i64> = session_billing::table
         .inner_join(charging_sessions::table)
         .filter(session_billing::status.eq(PRICED))

@@ -332,34 +332,28 @@ pub fn price_session(
     Ok(Some(priced.map_err(|e| e.to_string())))
 }
 
-/// Finished sessions stopped in `[from, to)` whose price record is still open (their pricing
-/// did not complete when the stop was stored).
-pub fn finished_unpriced(
+/// Prices (or holds) the finished sessions whose price record is still open, those stopped in
+/// `[from, to)` or all of them: a crash, or a failed write, between a stop's commit and its
+/// pricing leaves the record open. Run at startup (all) and by an invoice run (its period);
+/// returns how many.
+pub fn price_unpriced(
     conn: &mut DbConn,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<i64>> {
+    stopped_in: Option<(NaiveDateTime, NaiveDateTime)>,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
     use crate::db::schema::charging_sessions;
-    session_billing::table
-        .inner_join(charging_sessions::table)
-        .filter(session_billing::status.eq(OPEN))
-        .filter(charging_sessions::status.eq(sessions::FINISHED))
-        .filter(charging_sessions::stopped_at.ge(from))
-        .filter(charging_sessions::stopped_at.lt(to))
-        .select(session_billing::session_id)
-        .load(conn)
-}
-
-/// Prices (or holds) every finished session whose pricing did not complete: a crash between a
-/// stop's commit and its pricing leaves the price record open. Run at startup; returns how many.
-pub fn price_unpriced(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, ApiError> {
-    use crate::db::schema::charging_sessions;
-    let ids: Vec<i64> = session_billing::table
+    let mut q = session_billing::table
         .inner_join(charging_sessions::table)
         .filter(session_billing::status.eq(OPEN))
         .filter(charging_sessions::status.eq(sessions::FINISHED))
         .select(session_billing::session_id)
-        .load(conn)?;
+        .into_boxed();
+    if let Some((from, to)) = stopped_in {
+        q = q
+            .filter(charging_sessions::stopped_at.ge(from))
+            .filter(charging_sessions::stopped_at.lt(to));
+    }
+    let ids: Vec<i64> = q.load(conn)?;
     for id in &ids {
         price_finished(conn, *id, now)?;
     }
