@@ -206,6 +206,16 @@ async fn register(cx: Cx, form: web::Form<RegisterForm>) -> Page {
     }
 }
 
+/// A redirect to `to` that also removes the sign-in cookies (sign-out, a new password, a
+/// deleted account).
+fn signed_out_redirect(cx: &Cx, to: &str) -> HttpResponse {
+    let mut res = redirect(to);
+    for c in cx.removal_cookies() {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
 async fn logout(cx: Cx, form: web::Form<CsrfForm>) -> Page {
     cx.check_csrf(&form.csrf)?;
     if let Some(token) = cx.req.cookie(crate::http::auth::REFRESH_COOKIE) {
@@ -218,11 +228,7 @@ async fn logout(cx: Cx, form: web::Form<CsrfForm>) -> Page {
         .await
         .or_page(&cx)?;
     }
-    let mut res = redirect("/login?done=signed_out");
-    for c in cx.removal_cookies() {
-        let _ = res.add_cookie(&c);
-    }
-    Ok(res)
+    Ok(signed_out_redirect(&cx, "/login?done=signed_out"))
 }
 
 // --- home and the live session ----------------------------------------------------------------
@@ -1041,11 +1047,7 @@ async fn change_password(cx: Cx, form: web::Form<PasswordForm>) -> Page {
     )
     .await
     .or_back(&cx, "/account")?;
-    let mut res = redirect("/login?done=password_changed");
-    for c in cx.removal_cookies() {
-        let _ = res.add_cookie(&c);
-    }
-    Ok(res)
+    Ok(signed_out_redirect(&cx, "/login?done=password_changed"))
 }
 
 #[derive(Deserialize)]
@@ -1066,9 +1068,5 @@ async fn delete_account(cx: Cx, form: web::Form<DeleteForm>) -> Page {
     )
     .await
     .or_back(&cx, "/account")?;
-    let mut res = redirect("/login?done=account_deleted");
-    for c in cx.removal_cookies() {
-        let _ = res.add_cookie(&c);
-    }
-    Ok(res)
+    Ok(signed_out_redirect(&cx, "/login?done=account_deleted"))
 }
