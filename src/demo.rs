@@ -1519,7 +1519,7 @@ fn card_of(conn: &mut DbConn, email: &str) -> QueryResult<Option<String>> {
     };
     rfid_cards::table
         .filter(rfid_cards::user_id.eq(user.id))
-        .filter(rfid_cards::status.eq(crate::charging::rfid::ACTIVE))
+        .filter(rfid_cards::status.eq(crate::charging::rfid::CardStatus::Active.as_str()))
         .order(rfid_cards::id)
         .select(rfid_cards::uid)
         .first(conn)

@@ -944,13 +944,13 @@ async fn a_pending_start_left_behind_by_a_restart_does_not_block_the_driver() {
         .run(move |conn| {
             Ok(laddkoll::charging::queries::insert_session(
                 conn,
-                &laddkoll::charging::queries::NewSession {
+                laddkoll::charging::queries::NewSession {
                     user_id: Some(user),
                     charge_point_id: "CP-STALE",
                     connector_id: 1,
                     id_tag: "APPstale",
-                    origin: "app",
-                    status: "pending",
+                    origin: laddkoll::charging::queries::SessionOrigin::App,
+                    status: laddkoll::charging::queries::SessionStatus::Pending,
                     start_key: None,
                     started_at: None,
                     meter_start_wh: None,

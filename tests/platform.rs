@@ -281,3 +281,32 @@ fn the_readme_documents_every_error_code() {
         );
     }
 }
+
+/// The OpenAPI lists exactly the names each state, flag and kind is stored under.
+#[test]
+fn the_openapi_lists_the_stored_names_of_every_state_and_flag() {
+    use laddkoll::billing::records::{BillingStatus, CostState};
+    use laddkoll::charging::queries::{CardStatus, SessionOrigin, SessionStatus};
+    use laddkoll::charging::SessionFlag;
+    let doc: serde_json::Value = serde_json::from_str(&laddkoll::cli::openapi_json()).unwrap();
+    let listed = |name: &str| -> Vec<String> {
+        doc["components"]["schemas"][name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is not an enum in the OpenAPI"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    fn stored<T: ToString>(all: &[T]) -> Vec<String> {
+        all.iter().map(T::to_string).collect()
+    }
+    assert_eq!(listed("SessionStatus"), stored(SessionStatus::ALL));
+    assert_eq!(listed("SessionOrigin"), stored(SessionOrigin::ALL));
+    assert_eq!(listed("SessionFlag"), stored(SessionFlag::ALL));
+    assert_eq!(listed("CardStatus"), stored(CardStatus::ALL));
+    assert_eq!(listed("CostState"), stored(CostState::ALL));
+    // Not in the API, but stored: each name parses back.
+    for s in BillingStatus::ALL {
+        assert_eq!(s.as_str().parse::<BillingStatus>(), Ok(*s));
+    }
+}

@@ -527,7 +527,10 @@ async fn runs_are_recorded_with_their_counts() {
         .unwrap();
     assert_eq!(batches.len(), 1);
     let b = &batches[0];
-    assert_eq!(b.status, "complete");
+    assert_eq!(
+        b.status,
+        laddkoll::recommend::queries::BatchStatus::Complete
+    );
     assert_eq!(b.sessions, 100);
     assert_eq!(b.drivers, 42);
     assert_eq!(b.window_days, 365);
@@ -775,7 +778,7 @@ async fn a_cheaper_night_tariff_gives_cheaper_time_advice_with_the_price_differe
         .run(move |conn| {
             Ok(laddkoll::recommend::queries::insert_ref(
                 conn,
-                laddkoll::recommend::queries::REF_LOCATION,
+                laddkoll::recommend::queries::RefKind::Location,
                 "NIGHT",
                 location_id,
                 laddkoll::http::time::now(),

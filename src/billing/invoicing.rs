@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::money::vat_on;
-use super::records::{BILLED, PRICED};
+use super::records::BillingStatus;
 use super::{Money, PricedSession};
 use crate::db::schema::{
     charging_sessions, invoice_lines, invoice_series, invoices, session_billing,
@@ -204,7 +204,7 @@ fn billable(
 ) -> QueryResult<Vec<(i64, Billable)>> {
     let mut q = session_billing::table
         .inner_join(charging_sessions::table)
-        .filter(session_billing::status.eq(PRICED))
+        .filter(session_billing::status.eq(BillingStatus::Priced.as_str()))
         .filter(session_billing::invoice_id.is_null())
         .filter(charging_sessions::stopped_at.ge(from))
         .filter(charging_sessions::stopped_at.lt(to))
@@ -387,7 +387,7 @@ fn issue_in_tx(
                 .filter(session_billing::invoice_id.is_null()),
         )
         .set((
-            session_billing::status.eq(BILLED),
+            session_billing::status.eq(BillingStatus::Billed.as_str()),
             session_billing::invoice_id.eq(Some(invoice_id)),
         ))
         .execute(conn)?;
@@ -453,7 +453,7 @@ pub fn run(
     super::records::price_unpriced(conn, Some(bounds), now)?;
     let users: Vec<i64> = session_billing::table
         .inner_join(charging_sessions::table)
-        .filter(session_billing::status.eq(PRICED))
+        .filter(session_billing::status.eq(BillingStatus::Priced.as_str()))
         .filter(session_billing::invoice_id.is_null())
         .filter(charging_sessions::stopped_at.ge(bounds.0))
         .filter(charging_sessions::stopped_at.lt(bounds.1))
@@ -507,7 +507,7 @@ pub fn run(
     }
     report.sessions_held = session_billing::table
         .inner_join(charging_sessions::table)
-        .filter(session_billing::status.eq(super::records::HELD))
+        .filter(session_billing::status.eq(BillingStatus::Held.as_str()))
         .filter(charging_sessions::stopped_at.ge(bounds.0))
         .filter(charging_sessions::stopped_at.lt(bounds.1))
         .count()

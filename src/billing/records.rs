@@ -12,17 +12,45 @@ use super::{
     price, ConnectorState, MeterSample, Money, PricedSession, PricingError, SessionUsage,
     ValidTariff,
 };
-use crate::charging::queries::{self as sessions, Session};
+use crate::charging::queries::{self as sessions, Session, SessionStatus};
+use crate::charging::SessionView;
 use crate::db::schema::{charge_points, locations, meter_values, session_billing, tariffs};
 use crate::db::DbConn;
 use crate::http::ApiError;
 
-/// Price-record states.
-pub const OPEN: &str = "open";
-pub const NO_TARIFF: &str = "no_tariff";
-pub const PRICED: &str = "priced";
-pub const HELD: &str = "held";
-pub const BILLED: &str = "billed";
+crate::db::text_enum! {
+    /// The state of a session's price record.
+    pub enum BillingStatus: "price record status" {
+        /// The session runs (or its stop is not priced yet) under a snapshotted tariff.
+        Open = "open",
+        /// The charge point had no tariff when the session started: nothing to price.
+        NoTariff = "no_tariff",
+        /// Priced, waiting for the next invoice run.
+        Priced = "priced",
+        /// Held for operator review (integrity flags, or it cannot be priced).
+        Held = "held",
+        /// On an invoice.
+        Billed = "billed",
+    }
+}
+
+crate::db::text_enum! {
+    /// What the cost shown with a session is.
+    pub enum CostState: "cost state" {
+        /// The session runs: the cost so far.
+        Live = "live",
+        /// Finished, its price record being written: the final price, not yet stored.
+        Pricing = "pricing",
+        /// Final, waiting for the next invoice run.
+        Priced = "priced",
+        /// Final, held for operator review (`hold_reason` says why).
+        Held = "held",
+        /// Final and invoiced.
+        Billed = "billed",
+        /// The cost cannot be computed; `hold_reason` says why.
+        Unpriced = "unpriced",
+    }
+}
 
 /// A stored tariff version.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -188,7 +216,8 @@ pub fn charge_point_timezone(conn: &mut DbConn, cp: &str) -> QueryResult<chrono_
 pub struct Billing {
     pub session_id: i64,
     pub tariff_id: Option<i64>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: BillingStatus,
     pub currency: Option<String>,
     pub excl_vat: Option<i64>,
     pub vat: Option<i64>,
@@ -223,7 +252,11 @@ pub fn attach_tariff(conn: &mut DbConn, session_id: i64, cp: &str) -> QueryResul
         .values((
             session_billing::session_id.eq(session_id),
             session_billing::tariff_id.eq(tariff.as_ref().map(|t| t.id)),
-            session_billing::status.eq(if tariff.is_some() { OPEN } else { NO_TARIFF }),
+            session_billing::status.eq(if tariff.is_some() {
+                BillingStatus::Open.as_str()
+            } else {
+                BillingStatus::NoTariff.as_str()
+            }),
         ))
         .execute(conn)
         .map(drop)
@@ -344,8 +377,8 @@ pub fn price_unpriced(
     use crate::db::schema::charging_sessions;
     let mut q = session_billing::table
         .inner_join(charging_sessions::table)
-        .filter(session_billing::status.eq(OPEN))
-        .filter(charging_sessions::status.eq(sessions::FINISHED))
+        .filter(session_billing::status.eq(BillingStatus::Open.as_str()))
+        .filter(charging_sessions::status.eq(sessions::SessionStatus::Finished.as_str()))
         .select(session_billing::session_id)
         .into_boxed();
     if let Some((from, to)) = stopped_in {
@@ -370,7 +403,7 @@ pub fn price_finished(
     let Some(billing) = billing_of(conn, session_id)? else {
         return Ok(());
     };
-    let (OPEN, Some(tariff_id)) = (billing.status.as_str(), billing.tariff_id) else {
+    let (BillingStatus::Open, Some(tariff_id)) = (billing.status, billing.tariff_id) else {
         return Ok(());
     };
     let s =
@@ -379,7 +412,7 @@ pub fn price_finished(
         return Ok(());
     };
     let mut flags = sessions::flags_of(conn, &[session_id])?;
-    flags.retain(|(_, f, _)| crate::charging::flag_holds(f));
+    flags.retain(|(_, f, _)| f.holds());
     // A meter that went backwards cannot be priced as sent; hold it with the reason.
     let priced = match s.meter_start_wh {
         Some(start) if meter_stop < start => Err(format!(
@@ -415,7 +448,11 @@ pub fn price_finished(
     let priced = priced.ok().flatten();
     diesel::update(session_billing::table.find(session_id))
         .set((
-            session_billing::status.eq(if hold.is_some() { HELD } else { PRICED }),
+            session_billing::status.eq(if hold.is_some() {
+                BillingStatus::Held.as_str()
+            } else {
+                BillingStatus::Priced.as_str()
+            }),
             session_billing::currency.eq(priced.as_ref().map(|p| p.currency.clone())),
             session_billing::excl_vat.eq(priced.as_ref().map(|p| p.excl_vat)),
             session_billing::vat.eq(priced.as_ref().map(|p| p.vat)),
@@ -433,7 +470,7 @@ pub fn price_finished(
 /// Sessions held for review, oldest first (the operator's work list).
 pub fn held_session_ids(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<i64>> {
     session_billing::table
-        .filter(session_billing::status.eq(HELD))
+        .filter(session_billing::status.eq(BillingStatus::Held.as_str()))
         .order(session_billing::session_id)
         .limit(limit)
         .select(session_billing::session_id)
@@ -449,7 +486,7 @@ pub fn release(
 ) -> Result<Billing, ApiError> {
     let billing =
         billing_of(conn, session_id)?.ok_or_else(|| ApiError::not_found("price record"))?;
-    if billing.status != HELD {
+    if billing.status != BillingStatus::Held {
         return Err(ApiError::conflict(
             "not_held",
             format!("the session's price record is {}", billing.status),
@@ -463,7 +500,7 @@ pub fn release(
     }
     diesel::update(session_billing::table.find(session_id))
         .set((
-            session_billing::status.eq(PRICED),
+            session_billing::status.eq(BillingStatus::Priced.as_str()),
             session_billing::reviewed_by.eq(Some(operator)),
             session_billing::reviewed_at.eq(Some(now)),
         ))
@@ -477,9 +514,7 @@ pub struct SessionCost {
     /// `{currency, excl_vat, vat, total}` in minor units (öre).
     #[serde(flatten)]
     pub money: Money,
-    /// live, pricing (finished, its price record being written), priced, held, billed, or
-    /// unpriced (a session whose cost cannot be computed; `hold_reason` says why).
-    pub state: String,
+    pub state: CostState,
     /// Why the session is held for review.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_reason: Option<String>,
@@ -487,6 +522,30 @@ pub struct SessionCost {
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<PricedSession>,
+}
+
+/// A session as the app shows it, with its cost: what charging recorded, and what billing
+/// makes of it. Billing reads charging; charging never calls billing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionWithCost {
+    #[serde(flatten)]
+    pub session: SessionView,
+    /// Cost so far (live) or final, from the same pricing function as the invoice; absent
+    /// when the charge point has no tariff.
+    pub cost: Option<SessionCost>,
+}
+
+/// The view of a session with its cost at `now`.
+pub fn with_cost(
+    conn: &mut DbConn,
+    s: Session,
+    now: NaiveDateTime,
+) -> Result<SessionWithCost, ApiError> {
+    let cost = cost_of(conn, &s, now)?;
+    Ok(SessionWithCost {
+        session: crate::charging::view(conn, s, now)?,
+        cost,
+    })
 }
 
 /// The cost of a session at `now`, if it has a tariff.
@@ -498,17 +557,19 @@ pub fn cost_of(
     let Some(billing) = billing_of(conn, s.id)? else {
         return Ok(None);
     };
-    match billing.status.as_str() {
-        OPEN => {
+    match billing.status {
+        BillingStatus::Open => {
             let Some(tariff_id) = billing.tariff_id else {
                 return Ok(None);
             };
             // Running: the cost so far. Finished but its price record not yet written (the
             // stop is committed first, pricing right after in a write of its own): the final
             // price, computed by the same function, as "pricing" until the record is stored.
-            let (stop, meter_stop, state) = match (s.status.as_str(), s.stopped_at) {
-                (sessions::ACTIVE, _) => (now, None, "live"),
-                (sessions::FINISHED, Some(stopped)) => (stopped, s.meter_stop_wh, "pricing"),
+            let (stop, meter_stop, state) = match (s.status, s.stopped_at) {
+                (SessionStatus::Active, _) => (now, None, CostState::Live),
+                (SessionStatus::Finished, Some(stopped)) => {
+                    (stopped, s.meter_stop_wh, CostState::Pricing)
+                }
                 _ => return Ok(None),
             };
             // A reader never gets a 500 from pricing: a session that cannot be priced shows
@@ -517,7 +578,7 @@ pub fn cost_of(
                 None => Ok(None),
                 Some(Ok(p)) => Ok(Some(SessionCost {
                     money: p.money(),
-                    state: state.into(),
+                    state,
                     hold_reason: None,
                     details: Some(p),
                 })),
@@ -525,15 +586,20 @@ pub fn cost_of(
                     tracing::warn!(session = s.id, error = %e, "live cost unavailable");
                     Ok(Some(SessionCost {
                         money: Money::zero("SEK"),
-                        state: "unpriced".into(),
+                        state: CostState::Unpriced,
                         hold_reason: Some(format!("cannot be priced: {e}")),
                         details: None,
                     }))
                 }
             }
         }
-        NO_TARIFF => Ok(None),
-        status => {
+        BillingStatus::NoTariff => Ok(None),
+        BillingStatus::Priced | BillingStatus::Held | BillingStatus::Billed => {
+            let state = match billing.status {
+                BillingStatus::Held => CostState::Held,
+                BillingStatus::Billed => CostState::Billed,
+                _ => CostState::Priced,
+            };
             let details: Option<PricedSession> = billing
                 .priced
                 .as_deref()
@@ -543,7 +609,7 @@ pub fn cost_of(
                 None => {
                     return Ok(Some(SessionCost {
                         money: Money::zero("SEK"),
-                        state: status.to_string(),
+                        state,
                         hold_reason: billing.hold_reason,
                         details: None,
                     }))
@@ -551,7 +617,7 @@ pub fn cost_of(
             };
             Ok(Some(SessionCost {
                 money,
-                state: status.to_string(),
+                state,
                 hold_reason: billing.hold_reason,
                 details,
             }))

@@ -13,9 +13,9 @@ use rust_ocpp::v1_6::messages::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::queries::{self, MeterValueRow, SessionFilter, ACTIVE, PENDING};
+use super::queries::{self, MeterValueRow, SessionFilter, SessionStatus};
 use super::remote::{self, ChargerAnswer, Requester};
-use super::{view, SessionView};
+use crate::billing::records::{with_cost, SessionWithCost};
 use crate::db::write_tx;
 use crate::http::auth::{AuthUser, Operator};
 use crate::http::error::ErrorBody;
@@ -94,13 +94,13 @@ pub async fn start_session(
 
 /// The signed-in driver's sessions, newest first.
 #[utoipa::path(tag = "sessions", security(("bearer" = []), ("cookie" = [])), params(PageQuery),
-    responses((status = 200, body = Page<SessionView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<SessionWithCost>), (status = 401, body = ErrorBody)))]
 #[get("/sessions")]
 pub async fn list_sessions(
     state: State,
     me: AuthUser,
     q: web::Query<PageQuery>,
-) -> Result<web::Json<Page<SessionView>>, ApiError> {
+) -> Result<web::Json<Page<SessionWithCost>>, ApiError> {
     let page = q.validate()?;
     let filter = SessionFilter {
         user_id: Some(me.id),
@@ -114,18 +114,18 @@ pub async fn page_of(
     state: &State,
     filter: SessionFilter,
     page: crate::http::pagination::PageRequest,
-) -> Result<Page<SessionView>, ApiError> {
+) -> Result<Page<SessionWithCost>, ApiError> {
     let views = state
         .db
         .run(move |conn| {
             let t = now();
             let rows = queries::list_sessions(conn, &filter, page.limit + 1, page.cursor)?;
             rows.into_iter()
-                .map(|s| view(conn, s, t))
+                .map(|s| with_cost(conn, s, t))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
-    Ok(Page::from_rows(views, page, |v| v.id))
+    Ok(Page::from_rows(views, page, |v| v.session.id))
 }
 
 /// Loads a session the caller may see: the driver's own, or any for an operator.
@@ -133,7 +133,7 @@ pub async fn visible_session(
     state: &State,
     me: &AuthUser,
     id: i64,
-) -> Result<SessionView, ApiError> {
+) -> Result<SessionWithCost, ApiError> {
     let (user, operator) = (me.id, me.is_operator());
     state
         .db
@@ -141,7 +141,7 @@ pub async fn visible_session(
             let s = queries::find_session(conn, id)?
                 .filter(|s| operator || s.user_id == Some(user))
                 .ok_or_else(|| ApiError::not_found("session"))?;
-            view(conn, s, now())
+            with_cost(conn, s, now())
         })
         .await
 }
@@ -149,13 +149,13 @@ pub async fn visible_session(
 /// One session, live or final: energy, power, SoC, charging and idle time, flags.
 #[utoipa::path(tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     params(("id" = i64, Path, description = "Session id")),
-    responses((status = 200, body = SessionView), (status = 404, description = "No such session of yours", body = ErrorBody)))]
+    responses((status = 200, body = SessionWithCost), (status = 404, description = "No such session of yours", body = ErrorBody)))]
 #[get("/sessions/{id}")]
 pub async fn get_session(
     state: State,
     me: AuthUser,
     id: web::Path<i64>,
-) -> Result<web::Json<SessionView>, ApiError> {
+) -> Result<web::Json<SessionWithCost>, ApiError> {
     Ok(web::Json(
         visible_session(&state, &me, id.into_inner()).await?,
     ))
@@ -257,7 +257,8 @@ pub async fn stop_session(
 pub struct AdminSessionQuery {
     pub user_id: Option<i64>,
     pub charge_point_id: Option<String>,
-    /// pending, active, finished or failed.
+    /// Only sessions in this state.
+    #[param(value_type = Option<SessionStatus>)]
     pub status: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -265,23 +266,25 @@ pub struct AdminSessionQuery {
 
 /// All sessions, filterable (operator).
 #[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), params(AdminSessionQuery),
-    responses((status = 200, body = Page<SessionView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<SessionWithCost>), (status = 403, body = ErrorBody)))]
 #[get("/admin/sessions")]
 pub async fn admin_sessions(
     state: State,
     _op: Operator,
     q: web::Query<AdminSessionQuery>,
-) -> Result<web::Json<Page<SessionView>>, ApiError> {
+) -> Result<web::Json<Page<SessionWithCost>>, ApiError> {
     let q = q.into_inner();
-    if q.status
+    let status = q
+        .status
         .as_deref()
-        .is_some_and(|s| ![PENDING, ACTIVE, queries::FINISHED, queries::FAILED].contains(&s))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "status must be pending, active, finished or failed",
-        ));
-    }
+        .map(str::parse::<SessionStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                "status must be pending, active, finished or failed",
+            )
+        })?;
     let page = PageQuery {
         limit: q.limit,
         cursor: q.cursor,
@@ -290,7 +293,7 @@ pub async fn admin_sessions(
     let filter = SessionFilter {
         user_id: q.user_id,
         charge_point_id: q.charge_point_id,
-        status: q.status,
+        status,
     };
     Ok(web::Json(page_of(&state, filter, page).await?))
 }
@@ -708,7 +711,7 @@ pub struct ForceCloseRequest {
 #[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])), request_body = ForceCloseRequest,
     params(("id" = i64, Path, description = "Session id")),
     responses(
-        (status = 200, description = "The session, finished", body = SessionView),
+        (status = 200, description = "The session, finished", body = SessionWithCost),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The session is not active", body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -719,7 +722,7 @@ pub async fn force_close(
     op: Operator,
     id: web::Path<i64>,
     body: web::Json<ForceCloseRequest>,
-) -> Result<web::Json<SessionView>, ApiError> {
+) -> Result<web::Json<SessionWithCost>, ApiError> {
     let id = id.into_inner();
     let reason = body.into_inner().reason;
     if !(1..=500).contains(&reason.trim().chars().count()) {
@@ -736,7 +739,7 @@ pub async fn force_close(
             let closed = write_tx(conn, |conn| {
                 let s = queries::find_session(conn, id)?
                     .ok_or_else(|| ApiError::not_found("session"))?;
-                if s.status != ACTIVE {
+                if s.status != SessionStatus::Active {
                     return Err(ApiError::conflict(
                         "session_not_active",
                         format!("the session is {}", s.status),
@@ -747,10 +750,10 @@ pub async fn force_close(
                 })
             })?;
             // Priced after the stored fact, as a charger's stop is.
-            crate::billing::records::price_finished(conn, closed.session_id, t)?;
+            crate::central::session_finished(conn, closed.session_id, t)?;
             let s =
                 queries::find_session(conn, id)?.ok_or_else(|| ApiError::not_found("session"))?;
-            view(conn, s, t)
+            with_cost(conn, s, t)
         })
         .await?;
     Ok(web::Json(view))
@@ -760,12 +763,12 @@ pub async fn force_close(
 /// `LADDKOLL_STALE_SESSION_AFTER_SECS` (operator). They no longer block their driver's other
 /// cards; stop or force-close them here.
 #[utoipa::path(tag = "admin", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Vec<SessionView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<SessionWithCost>), (status = 403, body = ErrorBody)))]
 #[get("/admin/sessions/stale")]
 pub async fn stale_sessions(
     state: State,
     _op: Operator,
-) -> Result<web::Json<Vec<SessionView>>, ApiError> {
+) -> Result<web::Json<Vec<SessionWithCost>>, ApiError> {
     let stale_after = state.stale_after();
     let views = state
         .db
@@ -773,7 +776,7 @@ pub async fn stale_sessions(
             let t = now();
             queries::stale_sessions(conn, t - stale_after, 500)?
                 .into_iter()
-                .map(|s| view(conn, s, t))
+                .map(|s| with_cost(conn, s, t))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;

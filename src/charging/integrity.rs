@@ -14,14 +14,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::queries::{self, Session};
-use super::{FLAG_IMPLAUSIBLE_BASELINE, FLAG_ZERO_BASELINE};
+use super::SessionFlag;
 use crate::db::schema::{charging_sessions, connectors, meter_values};
 use crate::db::DbConn;
-
-/// The transaction's connector is not one of the charge point's registered connectors.
-pub const FLAG_UNKNOWN_CONNECTOR: &str = "unknown_connector";
-/// A zero start followed by an absolute register: billed from the first reading.
-pub const FLAG_ZERO_START_CORRECTED: &str = "zero_start_corrected";
 
 /// Energy a register may show above what the connector's power allows, Wh (clock skew between
 /// the charger's timestamps, a meter's own rounding, the first seconds of a session).
@@ -66,7 +61,7 @@ pub fn check_start(
         queries::flag(
             conn,
             session_id,
-            FLAG_UNKNOWN_CONNECTOR,
+            SessionFlag::UnknownConnector,
             &format!("connector {connector} is not a registered connector of {cp}: its tariff, power and status history cannot be checked"),
             now,
         )?;
@@ -75,7 +70,7 @@ pub fn check_start(
         queries::flag(
             conn,
             session_id,
-            FLAG_IMPLAUSIBLE_BASELINE,
+            SessionFlag::ImplausibleStartBaseline,
             &format!("meterStart is {meter_start} Wh"),
             now,
         )?;
@@ -89,7 +84,7 @@ pub fn check_start(
             queries::flag(
                 conn,
                 session_id,
-                FLAG_IMPLAUSIBLE_BASELINE,
+                SessionFlag::ImplausibleStartBaseline,
                 &format!("meterStart {meter_start} Wh is below the previous session's stop {previous} Wh"),
                 now,
             )?;
@@ -101,7 +96,12 @@ pub fn check_start(
 fn judged(conn: &mut DbConn, session_id: i64) -> QueryResult<bool> {
     Ok(queries::flags_of(conn, &[session_id])?
         .iter()
-        .any(|(_, f, _)| f == FLAG_ZERO_START_CORRECTED || f == FLAG_ZERO_BASELINE))
+        .any(|(_, f, _)| {
+            matches!(
+                f,
+                SessionFlag::ZeroStartCorrected | SessionFlag::ZeroStartBaseline
+            )
+        }))
 }
 
 /// Judges a running zero-start session by its first energy reading, when `new` (this message's
@@ -119,8 +119,8 @@ pub fn zero_start_reading(
     let Some(s) = queries::find_session(conn, session_id)? else {
         return Ok(());
     };
-    let (Some(0), Some(start), queries::ACTIVE) =
-        (s.meter_start_wh, s.started_at, s.status.as_str())
+    let (Some(0), Some(start), queries::SessionStatus::Active) =
+        (s.meter_start_wh, s.started_at, s.status)
     else {
         return Ok(());
     };
@@ -150,7 +150,7 @@ pub fn zero_start_reading(
     queries::flag(
         conn,
         session_id,
-        FLAG_ZERO_START_CORRECTED,
+        SessionFlag::ZeroStartCorrected,
         &format!(
             "meterStart 0 Wh as sent, but the first reading is {wh} Wh at {}Z, {secs} s after the start, when {} could deliver at most {limit} Wh: an absolute register; billed from {wh} Wh",
             at.format("%Y-%m-%dT%H:%M:%S"),
@@ -186,7 +186,7 @@ pub fn zero_start_stop(
     queries::flag(
         conn,
         s.id,
-        FLAG_ZERO_BASELINE,
+        SessionFlag::ZeroStartBaseline,
         &format!(
             "meterStart 0 Wh and meterStop {meter_stop} Wh after {secs} s, when {} could deliver at most {limit} Wh, and no reading in between to take a baseline from",
             shown_power(power)

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::accounts::queries as users;
 use crate::audit::{self, NewEvent};
 use crate::db::DbConn;
-use queries::{MeterValueRow, NewSession, Session, ACTIVE, FINISHED, PENDING};
+use queries::{MeterValueRow, NewSession, Session, SessionOrigin, SessionStatus};
 
 /// The answer about an id tag (the same five in OCPP 1.6 and 2.0.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -135,7 +135,7 @@ pub fn authorize_tag(
             ));
         };
         let shown = format!("card {}", mask_uid(&uid));
-        if card.status == rfid::BLOCKED {
+        if card.status == rfid::CardStatus::Blocked {
             return Ok(deny(
                 AuthStatus::Blocked,
                 Some(card.user_id),
@@ -203,7 +203,7 @@ pub fn authorize_start(
     };
     let busy = queries::running_for_user(conn, user_id, stale_before)?
         .into_iter()
-        .any(|s| Some(s.id) != ignore_session && s.status == ACTIVE);
+        .any(|s| Some(s.id) != ignore_session && s.status == SessionStatus::Active);
     if busy {
         return Ok(Authorization {
             status: AuthStatus::ConcurrentTx,
@@ -237,30 +237,54 @@ pub fn audit_decision(
     audit::record(conn, &event)
 }
 
-/// Integrity flags.
-pub const FLAG_ZERO_BASELINE: &str = "zero_start_baseline";
-pub const FLAG_IMPLAUSIBLE_BASELINE: &str = "implausible_start_baseline";
-pub const FLAG_REGISTER_BACKWARDS: &str = "register_backwards";
-pub const FLAG_STOP_BELOW_START: &str = "meter_stop_below_start";
-pub const FLAG_METER_GAP: &str = "meter_gap";
-pub const FLAG_UNAUTHORIZED_START: &str = "unauthorized_start";
-pub const FLAG_LATE_START: &str = "late_start_after_failure";
+crate::db::text_enum! {
+    /// An integrity flag on a session (README, "Integrity flags").
+    pub enum SessionFlag: "session flag" {
+        /// The transaction started at register 0 on a charger that reports absolute registers.
+        ZeroStartBaseline = "zero_start_baseline",
+        /// The start register is implausible for the connector.
+        ImplausibleStartBaseline = "implausible_start_baseline",
+        /// The energy register went backwards.
+        RegisterBackwards = "register_backwards",
+        /// The stop register is below the start register.
+        MeterStopBelowStart = "meter_stop_below_start",
+        /// Meter samples are further apart than the gap allowed.
+        MeterGap = "meter_gap",
+        /// The charger started a transaction for an idTag that was not accepted.
+        UnauthorizedStart = "unauthorized_start",
+        /// A transaction started after its remote start had already failed.
+        LateStartAfterFailure = "late_start_after_failure",
+        /// An operator ended the session because its charger never reported the stop.
+        ForceClosed = "force_closed",
+        /// The transaction's connector is not one of the charge point's registered connectors.
+        UnknownConnector = "unknown_connector",
+        /// A zero start followed by an absolute register: billed from the first reading.
+        ZeroStartCorrected = "zero_start_corrected",
+    }
+}
 
-/// An operator ended the session because its charger never reported the stop.
-pub const FLAG_FORCE_CLOSED: &str = "force_closed";
-
-/// Whether a flag holds its session from invoicing until an operator releases it, or only
-/// annotates it (README, "Integrity flags"). Annotating: `force_closed` records an operator's
-/// own reviewed decision (billed from the last meter value the charger sent), so holding it
-/// again would only ask the same person twice; `meter_gap` leaves the session's energy exact
-/// (the register difference) and only spreads it evenly over the gap between readings;
-/// `zero_start_corrected` bills from the first reading, never more than was charged. Every
-/// other flag holds: the energy, or who pays for it, is in doubt.
-pub fn flag_holds(flag: &str) -> bool {
-    !matches!(
-        flag,
-        FLAG_FORCE_CLOSED | FLAG_METER_GAP | integrity::FLAG_ZERO_START_CORRECTED
-    )
+impl SessionFlag {
+    /// Whether the flag holds its session from invoicing until an operator releases it, or
+    /// only annotates it. Annotating: `force_closed` records an operator's own reviewed
+    /// decision (billed from the last meter value the charger sent), so holding it again would
+    /// only ask the same person twice; `meter_gap` leaves the session's energy exact (the
+    /// register difference) and only spreads it evenly over the gap between readings;
+    /// `zero_start_corrected` bills from the first reading, never more than was charged.
+    /// Every other flag holds: the energy, or who pays for it, is in doubt.
+    pub fn holds(self) -> bool {
+        match self {
+            SessionFlag::ForceClosed | SessionFlag::MeterGap | SessionFlag::ZeroStartCorrected => {
+                false
+            }
+            SessionFlag::ZeroStartBaseline
+            | SessionFlag::ImplausibleStartBaseline
+            | SessionFlag::RegisterBackwards
+            | SessionFlag::MeterStopBelowStart
+            | SessionFlag::UnauthorizedStart
+            | SessionFlag::LateStartAfterFailure
+            | SessionFlag::UnknownConnector => true,
+        }
+    }
 }
 
 /// A gap between meter samples longer than this is flagged.
@@ -330,13 +354,17 @@ pub fn start_transaction(
         None => {
             let id = queries::insert_session(
                 conn,
-                &NewSession {
+                NewSession {
                     user_id: authorization.user_id,
                     charge_point_id: cp,
                     connector_id: connector,
                     id_tag,
-                    origin: if authorization.app { "app" } else { "rfid" },
-                    status: ACTIVE,
+                    origin: if authorization.app {
+                        SessionOrigin::App
+                    } else {
+                        SessionOrigin::Rfid
+                    },
+                    status: SessionStatus::Active,
                     start_key: Some(&key),
                     started_at: Some(started_at),
                     meter_start_wh: Some(i64::from(meter_start)),
@@ -348,7 +376,7 @@ pub fn start_transaction(
                 queries::flag(
                     conn,
                     id,
-                    FLAG_LATE_START,
+                    SessionFlag::LateStartAfterFailure,
                     "started by the charger after the app request had ended",
                     now,
                 )?;
@@ -360,7 +388,7 @@ pub fn start_transaction(
         queries::flag(
             conn,
             id,
-            FLAG_UNAUTHORIZED_START,
+            SessionFlag::UnauthorizedStart,
             &format!(
                 "{}: {}",
                 authorization.status.as_str(),
@@ -552,7 +580,7 @@ fn check_energy<'a>(
             queries::flag(
                 conn,
                 session_id,
-                FLAG_REGISTER_BACKWARDS,
+                SessionFlag::RegisterBackwards,
                 &format!(
                     "energy register went from {e0} Wh to {e1} Wh at {}Z",
                     t1.format("%Y-%m-%dT%H:%M:%S")
@@ -564,7 +592,7 @@ fn check_energy<'a>(
             queries::flag(
                 conn,
                 session_id,
-                FLAG_METER_GAP,
+                SessionFlag::MeterGap,
                 &format!(
                     "no energy reading between {}Z and {}Z",
                     t0.format("%Y-%m-%dT%H:%M:%S"),
@@ -604,7 +632,7 @@ pub fn stop_transaction(
     now: NaiveDateTime,
 ) -> QueryResult<Stopped> {
     let session = queries::find_session(conn, i64::from(transaction_id))?
-        .filter(|s| s.charge_point_id == cp && s.status != PENDING);
+        .filter(|s| s.charge_point_id == cp && s.status != SessionStatus::Pending);
     let Some(session) = session else {
         // Keep the data anyway, unlinked, with the transaction id as sent.
         let connector = 0;
@@ -616,7 +644,10 @@ pub fn stop_transaction(
         audit::record(conn, &event)?;
         return Ok(Stopped::Unknown);
     };
-    if session.status == FINISHED || session.status == queries::FAILED {
+    if matches!(
+        session.status,
+        SessionStatus::Finished | SessionStatus::Failed
+    ) {
         if session.stop_reason.as_deref() == Some("ForceClosed") {
             // The charger came back after an operator closed the session: keep what it says.
             let connector = u32::try_from(session.connector_id).unwrap_or(0);
@@ -654,7 +685,7 @@ pub fn stop_transaction(
             queries::flag(
                 conn,
                 session.id,
-                FLAG_STOP_BELOW_START,
+                SessionFlag::MeterStopBelowStart,
                 &format!("meterStop {meter_stop} Wh is below meterStart {start} Wh"),
                 now,
             )?;
@@ -674,7 +705,7 @@ pub fn stop_transaction(
             queries::flag(
                 conn,
                 session.id,
-                FLAG_REGISTER_BACKWARDS,
+                SessionFlag::RegisterBackwards,
                 &format!("meterStop {meter_stop} Wh is below the last reading {last} Wh"),
                 now,
             )?;
@@ -702,7 +733,9 @@ pub fn force_close(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<ForceClosed>> {
-    let Some(s) = queries::find_session(conn, session_id)?.filter(|s| s.status == ACTIVE) else {
+    let Some(s) =
+        queries::find_session(conn, session_id)?.filter(|s| s.status == SessionStatus::Active)
+    else {
         return Ok(None);
     };
     let start = s.started_at.unwrap_or(s.created_at);
@@ -721,7 +754,7 @@ pub fn force_close(
     let detail = format!(
         "closed by operator {operator}: {reason}; billed to the last reading ({meter_stop} Wh at {stopped_at})"
     );
-    queries::flag(conn, s.id, FLAG_FORCE_CLOSED, &detail, now)?;
+    queries::flag(conn, s.id, SessionFlag::ForceClosed, &detail, now)?;
     let mut event = NewEvent::user(
         Some(operator),
         "session_force_closed",
@@ -801,7 +834,7 @@ pub fn durations(
 /// An integrity flag as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FlagView {
-    pub flag: String,
+    pub flag: SessionFlag,
     pub detail: String,
 }
 
@@ -809,12 +842,10 @@ pub struct FlagView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: i64,
-    /// pending, active, finished or failed.
-    pub status: String,
+    pub status: SessionStatus,
     pub charge_point_id: String,
     pub connector_id: i64,
-    /// rfid or app.
-    pub origin: String,
+    pub origin: SessionOrigin,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::http::time::as_utc_opt")]
     pub started_at: Option<NaiveDateTime>,
@@ -835,19 +866,12 @@ pub struct SessionView {
     pub failure_reason: Option<String>,
     /// Integrity flags; a flagged session is held for operator review before billing.
     pub flags: Vec<FlagView>,
-    /// Cost so far (live) or final, from the same pricing function as the invoice; absent
-    /// when the charge point has no tariff.
-    pub cost: Option<crate::billing::records::SessionCost>,
 }
 
-/// Builds the view of a session from its row and stored readings.
-pub fn view(
-    conn: &mut DbConn,
-    s: Session,
-    now: NaiveDateTime,
-) -> Result<SessionView, crate::http::ApiError> {
-    let cost = crate::billing::records::cost_of(conn, &s, now)?;
-    let live = s.status == ACTIVE;
+/// Builds the view of a session from its row and stored readings (what charging recorded;
+/// billing adds the cost on top, see `billing::records::with_cost`).
+pub fn view(conn: &mut DbConn, s: Session, now: NaiveDateTime) -> QueryResult<SessionView> {
+    let live = s.status == SessionStatus::Active;
     let latest_energy = queries::latest_value(conn, s.id, queries::ENERGY_REGISTER)?;
     let energy_wh = match (s.meter_start_wh, s.meter_stop_wh, latest_energy) {
         (Some(start), Some(stop), _) => (stop - start).max(0),
@@ -891,7 +915,6 @@ pub fn view(
         stop_reason: s.stop_reason,
         failure_reason: s.failure_reason,
         flags,
-        cost,
     })
 }
 

@@ -10,11 +10,29 @@ use crate::db::schema::{
 };
 use crate::db::DbConn;
 
-/// Session states.
-pub const PENDING: &str = "pending";
-pub const ACTIVE: &str = "active";
-pub const FINISHED: &str = "finished";
-pub const FAILED: &str = "failed";
+crate::db::text_enum! {
+    /// A charging session's state.
+    pub enum SessionStatus: "session status" {
+        /// Asked for from the app (or by an operator); the charger has not started it yet.
+        Pending = "pending",
+        /// Charging (or plugged in and idle) under a transaction of the charger.
+        Active = "active",
+        /// Stopped by the charger, the driver or an operator.
+        Finished = "finished",
+        /// A remote start that the charger refused or never began.
+        Failed = "failed",
+    }
+}
+
+crate::db::text_enum! {
+    /// How a session was started.
+    pub enum SessionOrigin: "session origin" {
+        /// An RFID card (or any idTag) presented at the charger.
+        Rfid = "rfid",
+        /// The driver's app (or an operator for the driver): RemoteStartTransaction.
+        App = "app",
+    }
+}
 
 /// A charging session row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,8 +43,10 @@ pub struct Session {
     pub charge_point_id: String,
     pub connector_id: i64,
     pub id_tag: String,
-    pub origin: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub origin: SessionOrigin,
+    #[diesel(deserialize_as = String)]
+    pub status: SessionStatus,
     pub start_key: Option<String>,
     pub started_at: Option<NaiveDateTime>,
     pub stopped_at: Option<NaiveDateTime>,
@@ -46,8 +66,10 @@ pub struct NewSession<'a> {
     pub charge_point_id: &'a str,
     pub connector_id: i64,
     pub id_tag: &'a str,
-    pub origin: &'a str,
-    pub status: &'a str,
+    #[diesel(serialize_as = String)]
+    pub origin: SessionOrigin,
+    #[diesel(serialize_as = String)]
+    pub status: SessionStatus,
     pub start_key: Option<&'a str>,
     pub started_at: Option<NaiveDateTime>,
     pub meter_start_wh: Option<i64>,
@@ -56,7 +78,7 @@ pub struct NewSession<'a> {
 }
 
 /// Inserts a session and returns its id.
-pub fn insert_session(conn: &mut DbConn, new: &NewSession<'_>) -> QueryResult<i64> {
+pub fn insert_session(conn: &mut DbConn, new: NewSession<'_>) -> QueryResult<i64> {
     diesel::insert_into(charging_sessions::table)
         .values(new)
         .returning(charging_sessions::id)
@@ -92,7 +114,7 @@ pub fn find_pending(
         .filter(charging_sessions::charge_point_id.eq(cp))
         .filter(charging_sessions::connector_id.eq(connector_id))
         .filter(charging_sessions::id_tag.eq(id_tag))
-        .filter(charging_sessions::status.eq(PENDING))
+        .filter(charging_sessions::status.eq(SessionStatus::Pending.as_str()))
         .order(charging_sessions::id)
         .select(Session::as_select())
         .first(conn)
@@ -108,7 +130,10 @@ pub fn open_on_connector(
     charging_sessions::table
         .filter(charging_sessions::charge_point_id.eq(cp))
         .filter(charging_sessions::connector_id.eq(connector_id))
-        .filter(charging_sessions::status.eq_any([PENDING, ACTIVE]))
+        .filter(charging_sessions::status.eq_any([
+            SessionStatus::Pending.as_str(),
+            SessionStatus::Active.as_str(),
+        ]))
         .select(Session::as_select())
         .load(conn)
 }
@@ -117,7 +142,10 @@ pub fn open_on_connector(
 pub fn open_for_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<Session>> {
     charging_sessions::table
         .filter(charging_sessions::user_id.eq(user_id))
-        .filter(charging_sessions::status.eq_any([PENDING, ACTIVE]))
+        .filter(charging_sessions::status.eq_any([
+            SessionStatus::Pending.as_str(),
+            SessionStatus::Active.as_str(),
+        ]))
         .select(Session::as_select())
         .load(conn)
 }
@@ -129,7 +157,7 @@ pub fn running_for_user(
     stale_before: NaiveDateTime,
 ) -> QueryResult<Vec<Session>> {
     let open = open_for_user(conn, user_id)?;
-    if !open.iter().any(|s| s.status == ACTIVE) {
+    if !open.iter().any(|s| s.status == SessionStatus::Active) {
         return Ok(open);
     }
     let stale: Vec<i64> = stale_sessions_query(stale_before)
@@ -182,7 +210,7 @@ type StaleQuery = diesel::dsl::Filter<
 fn stale_sessions_query(stale_before: NaiveDateTime) -> StaleQuery {
     charging_sessions::table
         .inner_join(charge_points::table)
-        .filter(charging_sessions::status.eq(ACTIVE))
+        .filter(charging_sessions::status.eq(SessionStatus::Active.as_str()))
         .filter(charge_points::online.eq(false))
         .filter(
             charge_points::last_seen_at
@@ -225,7 +253,7 @@ pub fn previous_meter_stop(
         .filter(charging_sessions::charge_point_id.eq(cp))
         .filter(charging_sessions::connector_id.eq(connector_id))
         .filter(charging_sessions::id.lt(before_id))
-        .filter(charging_sessions::status.eq(FINISHED))
+        .filter(charging_sessions::status.eq(SessionStatus::Finished.as_str()))
         .select(diesel::dsl::max(charging_sessions::meter_stop_wh))
         .first(conn)
 }
@@ -242,10 +270,10 @@ pub fn activate(
     diesel::update(
         charging_sessions::table
             .find(id)
-            .filter(charging_sessions::status.eq(PENDING)),
+            .filter(charging_sessions::status.eq(SessionStatus::Pending.as_str())),
     )
     .set((
-        charging_sessions::status.eq(ACTIVE),
+        charging_sessions::status.eq(SessionStatus::Active.as_str()),
         charging_sessions::start_key.eq(Some(start_key)),
         charging_sessions::started_at.eq(Some(started_at)),
         charging_sessions::meter_start_wh.eq(Some(meter_start)),
@@ -264,10 +292,10 @@ pub fn fail_pending(
     diesel::update(
         charging_sessions::table
             .find(id)
-            .filter(charging_sessions::status.eq(PENDING)),
+            .filter(charging_sessions::status.eq(SessionStatus::Pending.as_str())),
     )
     .set((
-        charging_sessions::status.eq(FAILED),
+        charging_sessions::status.eq(SessionStatus::Failed.as_str()),
         charging_sessions::failure_reason.eq(Some(reason)),
         charging_sessions::updated_at.eq(now),
     ))
@@ -284,11 +312,11 @@ pub fn fail_stale_pending(
 ) -> QueryResult<usize> {
     diesel::update(
         charging_sessions::table
-            .filter(charging_sessions::status.eq(PENDING))
+            .filter(charging_sessions::status.eq(SessionStatus::Pending.as_str()))
             .filter(charging_sessions::created_at.lt(cutoff)),
     )
     .set((
-        charging_sessions::status.eq(FAILED),
+        charging_sessions::status.eq(SessionStatus::Failed.as_str()),
         charging_sessions::failure_reason.eq(Some("the charger did not start the session in time")),
         charging_sessions::updated_at.eq(now),
     ))
@@ -307,10 +335,10 @@ pub fn finish(
     diesel::update(
         charging_sessions::table
             .find(id)
-            .filter(charging_sessions::status.eq(ACTIVE)),
+            .filter(charging_sessions::status.eq(SessionStatus::Active.as_str())),
     )
     .set((
-        charging_sessions::status.eq(FINISHED),
+        charging_sessions::status.eq(SessionStatus::Finished.as_str()),
         charging_sessions::stopped_at.eq(Some(stopped_at)),
         charging_sessions::meter_stop_wh.eq(Some(meter_stop)),
         charging_sessions::stop_reason.eq(reason),
@@ -325,7 +353,7 @@ pub fn finish(
 pub struct SessionFilter {
     pub user_id: Option<i64>,
     pub charge_point_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<SessionStatus>,
 }
 
 /// Sessions newest first, `limit` rows with ids below `before`.
@@ -347,7 +375,7 @@ pub fn list_sessions(
         q = q.filter(charging_sessions::charge_point_id.eq(cp.clone()));
     }
     if let Some(s) = &filter.status {
-        q = q.filter(charging_sessions::status.eq(s.clone()));
+        q = q.filter(charging_sessions::status.eq(s.as_str()));
     }
     if let Some(b) = before {
         q = q.filter(charging_sessions::id.lt(b));
@@ -587,20 +615,20 @@ pub fn status_history(
 pub fn flag(
     conn: &mut DbConn,
     session_id: i64,
-    flag: &str,
+    flag: crate::charging::SessionFlag,
     detail: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let exists: i64 = session_flags::table
         .filter(session_flags::session_id.eq(session_id))
-        .filter(session_flags::flag.eq(flag))
+        .filter(session_flags::flag.eq(flag.as_str()))
         .count()
         .get_result(conn)?;
     if exists == 0 {
         diesel::insert_into(session_flags::table)
             .values((
                 session_flags::session_id.eq(session_id),
-                session_flags::flag.eq(flag),
+                session_flags::flag.eq(flag.as_str()),
                 session_flags::detail.eq(detail),
                 session_flags::created_at.eq(now),
             ))
@@ -610,8 +638,11 @@ pub fn flag(
 }
 
 /// The flags of some sessions as (session id, flag, detail).
-pub fn flags_of(conn: &mut DbConn, session_ids: &[i64]) -> QueryResult<Vec<(i64, String, String)>> {
-    session_flags::table
+pub fn flags_of(
+    conn: &mut DbConn,
+    session_ids: &[i64],
+) -> QueryResult<Vec<(i64, crate::charging::SessionFlag, String)>> {
+    let rows: Vec<(i64, String, String)> = session_flags::table
         .filter(session_flags::session_id.eq_any(session_ids))
         .order(session_flags::id)
         .select((
@@ -619,7 +650,15 @@ pub fn flags_of(conn: &mut DbConn, session_ids: &[i64]) -> QueryResult<Vec<(i64,
             session_flags::flag,
             session_flags::detail,
         ))
-        .load(conn)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, flag, detail)| {
+            let flag = flag
+                .parse()
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            Ok((id, flag, detail))
+        })
+        .collect()
 }
 
 /// An RFID card row.
@@ -630,9 +669,19 @@ pub struct RfidCard {
     pub user_id: i64,
     pub uid: String,
     pub label: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: CardStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+}
+
+crate::db::text_enum! {
+    /// Whether a driver's RFID card may start sessions.
+    pub enum CardStatus: "card status" {
+        Active = "active",
+        /// Blocked by its owner (lost, stolen): refused at every charger.
+        Blocked = "blocked",
+    }
 }
 
 /// Finds a card by normalised uid.

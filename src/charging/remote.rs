@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::queries::{self, NewSession, Session, ACTIVE, PENDING};
+use super::queries::{self, NewSession, Session, SessionOrigin, SessionStatus};
 use crate::audit::{self, NewEvent};
 use crate::db::{write_tx, DbConn};
 use crate::http::time::now;
@@ -197,13 +197,13 @@ pub async fn request_start(
                 let tag = queries::app_tag_for(conn, driver)?;
                 let id = queries::insert_session(
                     conn,
-                    &NewSession {
+                    NewSession {
                         user_id: Some(driver),
                         charge_point_id: &cp2,
                         connector_id,
                         id_tag: &tag,
-                        origin: "app",
-                        status: PENDING,
+                        origin: SessionOrigin::App,
+                        status: SessionStatus::Pending,
                         start_key: None,
                         started_at: None,
                         meter_start_wh: None,
@@ -317,7 +317,7 @@ pub async fn request_stop(
     requester: Requester,
     session: Session,
 ) -> Result<ChargerAnswer, ApiError> {
-    if session.status != ACTIVE {
+    if session.status != SessionStatus::Active {
         return Err(ApiError::conflict(
             "session_not_active",
             format!("the session is {}", session.status),

@@ -16,9 +16,7 @@ use crate::http::time::now;
 use crate::http::ApiError;
 use crate::state::State;
 
-/// Card states.
-pub const ACTIVE: &str = "active";
-pub const BLOCKED: &str = "blocked";
+pub use super::queries::CardStatus;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -36,8 +34,7 @@ pub struct CardView {
     #[schema(example = "04A1B2C3D4E5F6")]
     pub uid: String,
     pub label: String,
-    /// active or blocked.
-    pub status: String,
+    pub status: CardStatus,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::http::time::as_utc_opt")]
     pub expires_at: Option<NaiveDateTime>,
@@ -75,6 +72,7 @@ pub struct NewCard {
 pub struct CardPatch {
     pub label: Option<String>,
     /// active (unblock) or blocked (block).
+    #[schema(value_type = Option<CardStatus>)]
     pub status: Option<String>,
 }
 
@@ -169,7 +167,7 @@ pub async fn add(state: &State, user: i64, body: NewCard) -> Result<CardView, Ap
                         rfid_cards::user_id.eq(user),
                         rfid_cards::uid.eq(&uid),
                         rfid_cards::label.eq(&label),
-                        rfid_cards::status.eq(ACTIVE),
+                        rfid_cards::status.eq(CardStatus::Active.as_str()),
                         rfid_cards::expires_at.eq(expires_at),
                         rfid_cards::created_at.eq(t),
                     ))
@@ -214,16 +212,14 @@ pub async fn update(
     body: CardPatch,
 ) -> Result<CardView, ApiError> {
     let new_label = body.label.as_deref().map(label).transpose()?;
-    let status = match body.status.as_deref() {
-        None => None,
-        Some(s @ (ACTIVE | BLOCKED)) => Some(s.to_string()),
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "invalid_field",
-                "status must be active or blocked",
-            ))
-        }
-    };
+    let status = body
+        .status
+        .as_deref()
+        .map(str::parse::<CardStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::unprocessable("invalid_field", "status must be active or blocked")
+        })?;
     let card = state
         .db
         .run(move |conn| {
@@ -234,16 +230,19 @@ pub async fn update(
                         .set(rfid_cards::label.eq(l))
                         .execute(conn)?;
                 }
-                if let Some(s) = &status {
+                if let Some(s) = status {
                     diesel::update(rfid_cards::table.find(id))
-                        .set(rfid_cards::status.eq(s))
+                        .set(rfid_cards::status.eq(s.as_str()))
                         .execute(conn)?;
-                    if *s != card.status {
+                    if s != card.status {
                         let event = crate::audit::NewEvent::user(
                             Some(user),
                             &format!(
                                 "rfid_card_{}",
-                                if s == BLOCKED { "blocked" } else { "unblocked" }
+                                match s {
+                                    CardStatus::Blocked => "blocked",
+                                    CardStatus::Active => "unblocked",
+                                }
                             ),
                             crate::audit::SUCCESS,
                             None,

@@ -41,11 +41,19 @@ pub const CHANNEL: &str = "laddkoll_commands";
 const SWEEP: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(15);
 
-/// Command row states.
-const PENDING: &str = "pending";
-const SENT: &str = "sent";
-const ANSWERED: &str = "answered";
-const FAILED: &str = "failed";
+crate::db::text_enum! {
+    /// The state of a routed command's row.
+    pub enum CommandState: "command state" {
+        /// Written by the requesting instance; the owner has not taken it yet.
+        Pending = "pending",
+        /// Taken by the owner and sent to the charger.
+        Sent = "sent",
+        /// The charger answered; the answer is on the row.
+        Answered = "answered",
+        /// No answer (offline, timed out, refused); the failure is on the row.
+        Failed = "failed",
+    }
+}
 
 /// Why a second instance may not start.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +179,7 @@ async fn route(
                         charger_commands::payload.eq(&payload),
                         charger_commands::requested_by.eq(&me),
                         charger_commands::target_instance.eq(&owner),
-                        charger_commands::status.eq(PENDING),
+                        charger_commands::status.eq(CommandState::Pending.as_str()),
                         charger_commands::created_at.eq(t),
                         charger_commands::deadline_at.eq(t + limit),
                     ))
@@ -200,38 +208,40 @@ async fn route(
     loop {
         tokio::time::sleep(POLL).await;
         let last = tokio::time::Instant::now() >= give_up;
-        let outcome = state
-            .db
-            .run(move |conn| {
-                if last {
-                    // Nobody took it (the owner died): it times out, and stays so.
-                    diesel::update(
-                        charger_commands::table
-                            .find(id)
-                            .filter(charger_commands::status.eq_any([PENDING, SENT])),
-                    )
-                    .set((
-                        charger_commands::status.eq(FAILED),
-                        charger_commands::failure.eq(Some(failure_text(&CallFailure::Timeout))),
-                        charger_commands::finished_at.eq(Some(now())),
-                    ))
-                    .execute(conn)?;
-                }
-                Ok(charger_commands::table
-                    .find(id)
-                    .select((
-                        charger_commands::status,
-                        charger_commands::answer,
-                        charger_commands::failure,
-                    ))
-                    .first::<(String, Option<String>, Option<String>)>(conn)?)
-            })
-            .await;
+        let outcome =
+            state
+                .db
+                .run(move |conn| {
+                    if last {
+                        // Nobody took it (the owner died): it times out, and stays so.
+                        diesel::update(charger_commands::table.find(id).filter(
+                            charger_commands::status.eq_any([
+                                CommandState::Pending.as_str(),
+                                CommandState::Sent.as_str(),
+                            ]),
+                        ))
+                        .set((
+                            charger_commands::status.eq(CommandState::Failed.as_str()),
+                            charger_commands::failure.eq(Some(failure_text(&CallFailure::Timeout))),
+                            charger_commands::finished_at.eq(Some(now())),
+                        ))
+                        .execute(conn)?;
+                    }
+                    Ok(charger_commands::table
+                        .find(id)
+                        .select((
+                            charger_commands::status,
+                            charger_commands::answer,
+                            charger_commands::failure,
+                        ))
+                        .first::<(String, Option<String>, Option<String>)>(conn)?)
+                })
+                .await;
         match outcome {
-            Ok((status, Some(answer), _)) if status == ANSWERED => {
+            Ok((status, Some(answer), _)) if CommandState::Answered == *status => {
                 return serde_json::from_str(&answer).map_err(|_| CallFailure::Timeout);
             }
-            Ok((status, _, failure)) if status == FAILED => {
+            Ok((status, _, failure)) if CommandState::Failed == *status => {
                 return Err(failure
                     .and_then(|f| serde_json::from_str(&f).ok())
                     .unwrap_or(CallFailure::Timeout));
@@ -268,9 +278,9 @@ fn claim(conn: &mut DbConn, id: i64, me: &str) -> QueryResult<Option<Claimed>> {
         charger_commands::table
             .find(id)
             .filter(charger_commands::target_instance.eq(me))
-            .filter(charger_commands::status.eq(PENDING)),
+            .filter(charger_commands::status.eq(CommandState::Pending.as_str())),
     )
-    .set(charger_commands::status.eq(SENT))
+    .set(charger_commands::status.eq(CommandState::Sent.as_str()))
     .returning((
         charger_commands::id,
         charger_commands::charge_point_id,
@@ -285,7 +295,7 @@ fn claim(conn: &mut DbConn, id: i64, me: &str) -> QueryResult<Option<Claimed>> {
 fn pending_for(conn: &mut DbConn, me: &str) -> QueryResult<Vec<i64>> {
     charger_commands::table
         .filter(charger_commands::target_instance.eq(me))
-        .filter(charger_commands::status.eq(PENDING))
+        .filter(charger_commands::status.eq(CommandState::Pending.as_str()))
         .order(charger_commands::id)
         .limit(100)
         .select(charger_commands::id)
@@ -318,12 +328,12 @@ async fn execute(state: Arc<AppState>, c: Claimed) {
         .db
         .run(move |conn| {
             let (status, answer, failure) = match &outcome {
-                Ok(v) => (ANSWERED, Some(v.to_string()), None),
-                Err(f) => (FAILED, None, Some(failure_text(f))),
+                Ok(v) => (CommandState::Answered, Some(v.to_string()), None),
+                Err(f) => (CommandState::Failed, None, Some(failure_text(f))),
             };
             diesel::update(charger_commands::table.find(id))
                 .set((
-                    charger_commands::status.eq(status),
+                    charger_commands::status.eq(status.as_str()),
                     charger_commands::answer.eq(answer),
                     charger_commands::failure.eq(failure),
                     charger_commands::finished_at.eq(Some(now())),

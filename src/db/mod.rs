@@ -2,8 +2,11 @@
 
 pub mod group;
 pub mod introspect;
+pub mod text_enum;
 #[rustfmt::skip]
 pub mod schema;
+
+pub(crate) use text_enum::text_enum;
 
 use std::path::Path;
 use std::sync::Arc;

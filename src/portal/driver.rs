@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::context::{local_path, redirect, value, Cx, OrPage, Page};
 use crate::auth::TokenMode;
 use crate::billing::pricing::PriceLine;
+use crate::billing::records::SessionWithCost;
 use crate::charging::handlers as sessions;
 use crate::charging::queries::{self as session_queries, SessionFilter};
-use crate::charging::{rfid, SessionView};
+use crate::charging::rfid;
 use crate::http::auth::DRIVER;
 use crate::http::pagination::PageQuery;
 use crate::http::time::now;
@@ -247,7 +248,7 @@ async fn home(cx: Cx) -> Page {
             session_queries::open_for_user(conn, user)?
                 .into_iter()
                 .next()
-                .map(|s| crate::charging::view(conn, s, t))
+                .map(|s| crate::billing::records::with_cost(conn, s, t))
                 .transpose()
         })
         .await
@@ -300,18 +301,21 @@ async fn session_live(cx: Cx, id: web::Path<i64>) -> Page {
         .or_page(&cx)?;
     let lang = cx.lang;
     let mut fields = BTreeMap::new();
-    fields.insert("energy", super::format::kwh(lang, s.energy_wh));
+    fields.insert("energy", super::format::kwh(lang, s.session.energy_wh));
     fields.insert(
         "power",
-        s.power_w
+        s.session
+            .power_w
             .map_or_else(|| "–".into(), |w| super::format::kw(lang, w)),
     );
     fields.insert(
         "soc",
-        s.soc.map_or_else(|| "–".into(), |v| format!("{v}\u{a0}%")),
+        s.session
+            .soc
+            .map_or_else(|| "–".into(), |v| format!("{v}\u{a0}%")),
     );
-    fields.insert("charging", super::format::clock(s.charging_seconds));
-    fields.insert("idle", super::format::clock(s.idle_seconds));
+    fields.insert("charging", super::format::clock(s.session.charging_seconds));
+    fields.insert("idle", super::format::clock(s.session.idle_seconds));
     fields.insert(
         "cost",
         s.cost
@@ -321,7 +325,7 @@ async fn session_live(cx: Cx, id: web::Path<i64>) -> Page {
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(Live {
-            status: s.status,
+            status: s.session.status.to_string(),
             fields,
         }))
 }
@@ -585,11 +589,12 @@ pub struct SessionRow {
     pub hold_reason: Option<String>,
 }
 
-impl From<&SessionView> for SessionRow {
-    fn from(s: &SessionView) -> Self {
+impl From<&SessionWithCost> for SessionRow {
+    fn from(with_cost: &SessionWithCost) -> Self {
+        let s = &with_cost.session;
         let mut row = SessionRow {
             id: s.id,
-            status: s.status.clone(),
+            status: s.status.to_string(),
             charge_point_id: s.charge_point_id.clone(),
             connector_id: s.connector_id,
             started_at: s
@@ -603,11 +608,11 @@ impl From<&SessionView> for SessionRow {
             idle_seconds: s.idle_seconds,
             ..Default::default()
         };
-        if let Some(cost) = &s.cost {
+        if let Some(cost) = &with_cost.cost {
             row.excl_vat = Some(cost.money.excl_vat);
             row.vat = Some(cost.money.vat);
             row.total = Some(cost.money.total);
-            row.billing = Some(cost.state.clone());
+            row.billing = Some(cost.state.to_string());
             row.hold_reason = cost.hold_reason.clone();
             let lines: &[PriceLine] = cost.details.as_ref().map_or(&[], |d| &d.lines);
             for line in lines {

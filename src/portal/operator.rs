@@ -52,7 +52,7 @@ async fn held(cx: Cx) -> Page {
             let mut views = Vec::new();
             for id in crate::billing::records::held_session_ids(conn, HELD_PAGE)? {
                 if let Some(s) = crate::charging::queries::find_session(conn, id)? {
-                    views.push(crate::charging::view(conn, s, t)?);
+                    views.push(crate::billing::records::with_cost(conn, s, t)?);
                 }
             }
             Ok(views)
@@ -60,7 +60,7 @@ async fn held(cx: Cx) -> Page {
         .await
         .or_page(&cx)?;
     let rows: Vec<SessionRow> = views.iter().map(SessionRow::from).collect();
-    let flags: Vec<_> = views.iter().map(|s| &s.flags).collect();
+    let flags: Vec<_> = views.iter().map(|s| &s.session.flags).collect();
     cx.render(
         "op_held.html",
         context! { rows => value(&rows), flags => value(&flags) },

@@ -17,7 +17,7 @@ use chrono::NaiveDateTime;
 use laddkoll_ml::ImportRow;
 use sha2::{Digest, Sha256};
 
-use super::queries::{self, NewImportedSession, REF_DRIVER, REF_LOCATION};
+use super::queries::{self, NewImportedSession, RefKind};
 use crate::db::{write_tx, DbConn};
 use crate::locations::queries::{insert_location, NewLocation};
 
@@ -103,8 +103,8 @@ pub fn import_rows(
         ..Default::default()
     };
     let (drivers, locations) = write_tx(conn, |conn| {
-        let mut drivers = queries::refs_of_kind(conn, REF_DRIVER)?;
-        let mut locations = queries::refs_of_kind(conn, REF_LOCATION)?;
+        let mut drivers = queries::refs_of_kind(conn, RefKind::Driver)?;
+        let mut locations = queries::refs_of_kind(conn, RefKind::Location)?;
         for row in rows {
             if !drivers.contains_key(&row.driver_ref) {
                 let id = match existing_account(conn, &row.driver_ref)? {
@@ -114,7 +114,7 @@ pub fn import_rows(
                         queries::insert_imported_driver(conn, now)?
                     }
                 };
-                queries::insert_ref(conn, REF_DRIVER, &row.driver_ref, id, now)?;
+                queries::insert_ref(conn, RefKind::Driver, &row.driver_ref, id, now)?;
                 drivers.insert(row.driver_ref.clone(), id);
             }
             if !locations.contains_key(&row.location_ref) {
@@ -135,7 +135,7 @@ pub fn import_rows(
                         created_at: now,
                     },
                 )?;
-                queries::insert_ref(conn, REF_LOCATION, &row.location_ref, loc.id, now)?;
+                queries::insert_ref(conn, RefKind::Location, &row.location_ref, loc.id, now)?;
                 locations.insert(row.location_ref.clone(), loc.id);
                 counts.new_locations += 1;
             }

@@ -12,17 +12,27 @@ use crate::db::schema::{
 };
 use crate::db::DbConn;
 
-/// Kinds of [`external_refs`] rows.
-pub const REF_DRIVER: &str = "driver";
-/// A location reference of the previous system.
-pub const REF_LOCATION: &str = "location";
+crate::db::text_enum! {
+    /// Kinds of [`external_refs`] rows: references of the previous system.
+    pub enum RefKind: "external reference kind" {
+        /// A driver reference.
+        Driver = "driver",
+        /// A location reference.
+        Location = "location",
+    }
+}
 
-/// Batch states: running (rows may be half written), complete (visible), failed.
-pub const RUNNING: &str = "running";
-/// The batch is whole and visible to the API (only the newest such batch is shown).
-pub const COMPLETE: &str = "complete";
-/// The run failed; its rows, if any, were rolled back.
-pub const FAILED: &str = "failed";
+crate::db::text_enum! {
+    /// The state of a recommendation batch (one run of the nightly job).
+    pub enum BatchStatus: "batch status" {
+        /// Rows may be half written.
+        Running = "running",
+        /// The batch is whole and visible to the API (only the newest such batch is shown).
+        Complete = "complete",
+        /// The run failed; its rows, if any, were rolled back.
+        Failed = "failed",
+    }
+}
 
 /// Rows per multi-row INSERT. The widest row here has 14 columns: 1,000 rows use at most
 /// 14,000 bind parameters, under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -85,9 +95,9 @@ pub fn existing_location_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<
 }
 
 /// The mapping of one kind of external reference to ids.
-pub fn refs_of_kind(conn: &mut DbConn, kind: &str) -> QueryResult<HashMap<String, i64>> {
+pub fn refs_of_kind(conn: &mut DbConn, kind: RefKind) -> QueryResult<HashMap<String, i64>> {
     let rows: Vec<(String, i64)> = external_refs::table
-        .filter(external_refs::kind.eq(kind))
+        .filter(external_refs::kind.eq(kind.as_str()))
         .select((external_refs::external_ref, external_refs::target_id))
         .load(conn)?;
     Ok(rows.into_iter().collect())
@@ -96,14 +106,14 @@ pub fn refs_of_kind(conn: &mut DbConn, kind: &str) -> QueryResult<HashMap<String
 /// Records that `external_ref` of `kind` is `target_id`.
 pub fn insert_ref(
     conn: &mut DbConn,
-    kind: &str,
+    kind: RefKind,
     external_ref: &str,
     target_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(external_refs::table)
         .values((
-            external_refs::kind.eq(kind),
+            external_refs::kind.eq(kind.as_str()),
             external_refs::external_ref.eq(external_ref),
             external_refs::target_id.eq(target_id),
             external_refs::created_at.eq(now),
@@ -400,7 +410,8 @@ pub struct Batch {
     pub id: i64,
     pub started_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: BatchStatus,
     pub window_days: i64,
     pub seed: i64,
     pub drivers: i64,
@@ -420,7 +431,7 @@ pub fn start_batch(
     diesel::insert_into(recommendation_batches::table)
         .values((
             recommendation_batches::started_at.eq(now),
-            recommendation_batches::status.eq(RUNNING),
+            recommendation_batches::status.eq(BatchStatus::Running.as_str()),
             recommendation_batches::window_days.eq(window_days),
             recommendation_batches::seed.eq(seed),
         ))
@@ -446,7 +457,7 @@ pub fn complete_batch(
 ) -> QueryResult<()> {
     diesel::update(recommendation_batches::table.find(id))
         .set((
-            recommendation_batches::status.eq(COMPLETE),
+            recommendation_batches::status.eq(BatchStatus::Complete.as_str()),
             recommendation_batches::finished_at.eq(now),
             recommendation_batches::drivers.eq(counts.drivers),
             recommendation_batches::sessions.eq(counts.sessions),
@@ -467,7 +478,7 @@ pub fn fail_batch(
 ) -> QueryResult<()> {
     diesel::update(recommendation_batches::table.find(id))
         .set((
-            recommendation_batches::status.eq(FAILED),
+            recommendation_batches::status.eq(BatchStatus::Failed.as_str()),
             recommendation_batches::finished_at.eq(now),
             recommendation_batches::drivers.eq(counts.drivers),
             recommendation_batches::sessions.eq(counts.sessions),
@@ -481,7 +492,7 @@ pub fn fail_batch(
 /// The newest complete batch: the only one the API shows.
 pub fn latest_complete_batch(conn: &mut DbConn) -> QueryResult<Option<Batch>> {
     recommendation_batches::table
-        .filter(recommendation_batches::status.eq(COMPLETE))
+        .filter(recommendation_batches::status.eq(BatchStatus::Complete.as_str()))
         .order(recommendation_batches::id.desc())
         .select(Batch::as_select())
         .first(conn)
