@@ -7,11 +7,13 @@
 //! size) in ONE transaction and answers each message only after that commit, so an
 //! acknowledgement is as durable as before.
 //!
-//! - Each message runs in its own savepoint: a message whose work fails is rolled back alone
-//!   and answered with its error; the others in the batch commit.
+//! - Each message runs in its own savepoint: a message whose work fails (an error, or a bug
+//!   that panics) is rolled back alone and answered with its error; the others in the batch
+//!   commit.
 //! - Order: the writer applies messages in arrival order, and a charger sends its next call
 //!   only after the answer to the previous one, so one charger's messages keep their order.
-//! - Should a whole batch fail (its commit, or a bug that panics), every message in it is
+//! - Should a whole batch fail (its commit, or a savepoint that cannot be rolled back), every
+//!   message in it is
 //!   answered with an error (the charger retries), and the next messages run one transaction
 //!   each until a batch's worth went through, so one poisonous message cannot keep failing
 //!   the others.
@@ -84,8 +86,9 @@ impl Stats {
 
 /// A message's work, type-erased for the queue.
 trait Job: Send {
-    /// Runs the work in a savepoint of the batch's transaction.
-    fn apply(&mut self, conn: &mut DbConn);
+    /// Runs the work in a savepoint of the batch's transaction. An error here means the
+    /// transaction itself is unusable (a savepoint could not be rolled back): the batch fails.
+    fn apply(&mut self, conn: &mut DbConn) -> diesel::QueryResult<()>;
     /// Answers the message: its own result if the batch committed, else an error.
     fn finish(self: Box<Self>, committed: bool);
 }
@@ -101,10 +104,24 @@ where
     T: Send,
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send,
 {
-    fn apply(&mut self, conn: &mut DbConn) {
-        if let Some(work) = self.work.take() {
-            self.result = Some(conn.transaction(work));
+    fn apply(&mut self, conn: &mut DbConn) -> diesel::QueryResult<()> {
+        use diesel::connection::TransactionManager;
+        let Some(work) = self.work.take() else {
+            return Ok(());
+        };
+        match catch_unwind(AssertUnwindSafe(|| conn.transaction(work))) {
+            Ok(result) => self.result = Some(result),
+            Err(_) => {
+                // The panic unwound past the savepoint diesel opened for this message: roll
+                // back that savepoint alone, so the others in the batch still commit.
+                tracing::error!("a charger message panicked; it alone is rolled back");
+                <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+                self.result = Some(Err(ApiError::Internal(
+                    "a charger message's work panicked".into(),
+                )));
+            }
         }
+        Ok(())
     }
 
     fn finish(self: Box<Self>, committed: bool) {
@@ -306,7 +323,7 @@ impl Writer {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             write_tx(conn, |conn| {
                 for job in batch.iter_mut() {
-                    job.apply(conn);
+                    job.apply(conn)?;
                 }
                 Ok::<_, diesel::result::Error>(())
             })
@@ -444,15 +461,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_message_fails_its_batch_and_the_writer_keeps_going() {
+    async fn a_panicking_message_is_rolled_back_alone_and_its_batch_commits() {
         let (_dir, db) = setup();
-        let writer = GroupWriter::start(db.clone(), Settings::default());
-        let panicked = writer
-            .submit(|_conn| -> Result<(), ApiError> { panic!("a bug") })
-            .await;
-        assert!(matches!(panicked, Err(ApiError::Unavailable(_))));
-        writer.submit(insert("after")).await.unwrap();
-        assert_eq!(stored(&db), ["after"]);
-        assert_eq!(writer.stats().failed_batches(), 1);
+        let writer = Arc::new(GroupWriter::start(db.clone(), Settings::default()));
+        let held = writer.hold().await;
+        let mut answers = Vec::new();
+        for (i, v) in ["before", "bug", "after"].into_iter().enumerate() {
+            let w = writer.clone();
+            answers.push(tokio::spawn(async move {
+                if v == "bug" {
+                    // Writes, then panics: its write must not survive.
+                    w.submit(|conn| -> Result<(), ApiError> {
+                        insert("bug")(conn)?;
+                        panic!("a bug")
+                    })
+                    .await
+                } else {
+                    w.submit(insert(v)).await.map(|_| ())
+                }
+            }));
+            queued(&writer, i + 1).await;
+        }
+        queued(&writer, 2).await;
+        drop(held);
+        let mut results = Vec::new();
+        for a in answers {
+            results.push(a.await.unwrap());
+        }
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(matches!(results[1], Err(ApiError::Internal(_))));
+        assert_eq!(stored(&db), ["before", "after"]);
+        assert_eq!(writer.stats().batches(), 1);
+        assert_eq!(writer.stats().failed_batches(), 0);
+        // The writer's connection is still usable for the next batch.
+        writer.submit(insert("next")).await.unwrap();
+        assert_eq!(stored(&db), ["before", "after", "next"]);
     }
 }
