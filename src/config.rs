@@ -71,6 +71,8 @@ pub struct Config {
     pub charger_batch_window: Duration,
     /// The most charger messages in one transaction.
     pub charger_batch_max: usize,
+    /// Charger-message writers (connections) on PostgreSQL; SQLite always has one.
+    pub charger_writers: usize,
     /// Invoice number series (one unbroken sequence per series).
     pub invoice_series: String,
     /// Time zone of invoice months.
@@ -218,6 +220,7 @@ impl Config {
                 2000,
             )?),
             charger_batch_max: parse("LADDKOLL_CHARGER_BATCH_MAX", 256)?.max(1),
+            charger_writers: parse("LADDKOLL_CHARGER_WRITERS", 4)?.clamp(1, 32),
             invoice_series: var("LADDKOLL_INVOICE_SERIES").unwrap_or_else(|| "LK".into()),
             billing_timezone: parse("LADDKOLL_BILLING_TIMEZONE", chrono_tz::Europe::Stockholm)?,
             seller_name: var("LADDKOLL_SELLER_NAME").unwrap_or_else(|| "Laddkoll AB".into()),
@@ -265,6 +268,7 @@ impl Config {
             ocpp_max_frame_bytes: 256 * 1024,
             charger_batch_window: Duration::from_millis(2),
             charger_batch_max: 256,
+            charger_writers: 4,
             invoice_series: "LK".into(),
             billing_timezone: chrono_tz::Europe::Stockholm,
             seller_name: "Laddkoll AB".into(),

@@ -48,6 +48,7 @@ impl AppState {
                 group::Settings {
                     window: config.charger_batch_window,
                     max_batch: config.charger_batch_max,
+                    writers: config.charger_writers,
                 },
             ),
             db,

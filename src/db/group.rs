@@ -10,8 +10,13 @@
 //! - Each message runs in its own savepoint: a message whose work fails (an error, or a bug
 //!   that panics) is rolled back alone and answered with its error; the others in the batch
 //!   commit.
-//! - Order: the writer applies messages in arrival order, and a charger sends its next call
-//!   only after the answer to the previous one, so one charger's messages keep their order.
+//! - Order: a writer applies messages in arrival order, every message of one charger goes to
+//!   the same writer (the charger's id picks it), and a charger sends its next call only after
+//!   the answer to the previous one, so one charger's messages keep their order.
+//! - Several writers on PostgreSQL (`Settings::writers`, default 4): a batch spends most of
+//!   its time in round trips to the server, so a few writers, each with its own connection and
+//!   batches, overlap them; chargers are spread over them by id. SQLite has one writer at a
+//!   time whatever the count, so it always gets one.
 //! - Should a whole batch fail (its commit, or a savepoint that cannot be rolled back), every
 //!   message in it is
 //!   answered with an error (the charger retries), and the next messages run one transaction
@@ -42,6 +47,8 @@ pub struct Settings {
     pub window: Duration,
     /// The most messages in one transaction.
     pub max_batch: usize,
+    /// Writers (connections) on PostgreSQL; always one on SQLite.
+    pub writers: usize,
 }
 
 impl Default for Settings {
@@ -49,6 +56,7 @@ impl Default for Settings {
         Settings {
             window: Duration::from_millis(2),
             max_batch: 256,
+            writers: 4,
         }
     }
 }
@@ -136,10 +144,15 @@ where
     }
 }
 
-/// The writer's handle: cheap to share, one per process (and database).
+/// The writers' handle: cheap to share, one per process (and database).
 pub struct GroupWriter {
-    queue: mpsc::UnboundedSender<Box<dyn Job>>,
+    shards: Vec<Shard>,
     stats: Arc<Stats>,
+}
+
+/// One writer: its queue, its pause switch for tests, and its thread.
+struct Shard {
+    queue: mpsc::UnboundedSender<Box<dyn Job>>,
     hold: Arc<tokio::sync::Mutex<()>>,
     /// Held here when no runtime holds it (see [`GroupWriter::start`]).
     _lifeline: Option<Lifeline>,
@@ -164,27 +177,101 @@ impl Drop for Lifeline {
 }
 
 impl GroupWriter {
-    /// Starts the writer on a thread of its own (its connection is opened on first use).
+    /// Starts the writers (one on SQLite, `settings.writers` on PostgreSQL), each on a thread
+    /// of its own (see [`Shard::start`] for when they end).
+    pub fn start(db: Db, settings: Settings) -> GroupWriter {
+        let stats = Arc::new(Stats::default());
+        let writers = match db.backend() {
+            super::Backend::Sqlite => 1,
+            super::Backend::Postgres => settings.writers.max(1),
+        };
+        let shards = (0..writers)
+            .map(|i| Shard::start(i, db.clone(), settings, stats.clone()))
+            .collect();
+        GroupWriter { shards, stats }
+    }
+
+    /// Applies `work` in the next batch of the writer that serves `charger` (every message of
+    /// one charger goes to the same writer, in order) and returns its result after that batch
+    /// committed.
+    pub async fn submit<T, F>(&self, charger: &str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Typed {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        let shard = &self.shards[self.writer_of(charger)];
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if shard.queue.send(job).is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::Unavailable(
+                "the charger writer has stopped".into(),
+            ));
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::Unavailable("the charger writer has stopped".into()))?
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How many writers there are.
+    pub fn writers(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Which writer serves a charger (stable for the life of the process).
+    pub fn writer_of(&self, charger: &str) -> usize {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        if self.shards.len() == 1 {
+            return 0;
+        }
+        // A fixed-key hasher: the same charger maps to the same writer on every call.
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(charger);
+        (hash % self.shards.len() as u64) as usize
+    }
+
+    /// Pauses every writer before its next batch until the guards are dropped (tests use it
+    /// to gather several messages into one batch without depending on timing).
+    pub async fn hold(&self) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let mut guards = Vec::with_capacity(self.shards.len());
+        for shard in &self.shards {
+            guards.push(shard.hold.clone().lock_owned().await);
+        }
+        guards
+    }
+}
+
+impl Shard {
+    /// Starts a writer on a thread of its own (its connection is opened on first use).
     ///
     /// The thread ends when the handle is dropped, or, when started inside a Tokio runtime,
     /// when that runtime shuts down: then the runtime's shutdown waits for the batch in
     /// flight and the writer's connection to close, so no charger write runs on after the
     /// runtime that served the chargers (a test's, or the server's) has ended.
-    pub fn start(db: Db, settings: Settings) -> GroupWriter {
+    fn start(index: usize, db: Db, settings: Settings, stats: Arc<Stats>) -> Shard {
         let (queue, jobs) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
-        let stats = Arc::new(Stats::default());
         let hold = Arc::new(tokio::sync::Mutex::new(()));
         let writer = Writer {
             db,
             settings,
-            stats: stats.clone(),
+            stats,
             hold: hold.clone(),
             conn: None,
             solo_left: 0,
         };
         let thread = std::thread::Builder::new()
-            .name("charger-writer".into())
+            .name(format!("charger-writer-{index}"))
             .spawn(move || {
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_time()
@@ -209,47 +296,11 @@ impl GroupWriter {
             }
             Err(_) => Some(lifeline),
         };
-        GroupWriter {
+        Shard {
             queue,
-            stats,
             hold,
             _lifeline: lifeline,
         }
-    }
-
-    /// Applies `work` in the next batch and returns its result after the batch committed.
-    pub async fn submit<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Typed {
-            work: Some(work),
-            result: None,
-            reply,
-        });
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        if self.queue.send(job).is_err() {
-            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(ApiError::Unavailable(
-                "the charger writer has stopped".into(),
-            ));
-        }
-        answer
-            .await
-            .map_err(|_| ApiError::Unavailable("the charger writer has stopped".into()))?
-    }
-
-    /// The writer's counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    /// Pauses the writer before its next batch until the guard is dropped (tests use it to
-    /// gather several messages into one batch without depending on timing).
-    pub async fn hold(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.hold.clone().lock_owned().await
     }
 }
 
@@ -420,7 +471,7 @@ mod tests {
         // "b" twice: the second violates UNIQUE and must fail alone.
         for (i, v) in ["a", "b", "b", "c"].into_iter().enumerate() {
             let w = writer.clone();
-            answers.push(tokio::spawn(async move { w.submit(insert(v)).await }));
+            answers.push(tokio::spawn(async move { w.submit("cp", insert(v)).await }));
             // The writer has taken the first one and waits for the hold; the rest queue.
             queued(&writer, i + 1).await;
         }
@@ -441,11 +492,11 @@ mod tests {
     async fn an_answered_message_is_already_committed() {
         let (_dir, db) = setup();
         let writer = GroupWriter::start(db.clone(), Settings::default());
-        writer.submit(insert("x")).await.unwrap();
+        writer.submit("cp", insert("x")).await.unwrap();
         // A fresh connection (not the writer's) sees it at once.
         assert_eq!(stored(&db), ["x"]);
         let count: i64 = writer
-            .submit(|conn| {
+            .submit("cp", |conn| {
                 #[derive(QueryableByName)]
                 struct N {
                     #[diesel(sql_type = BigInt)]
@@ -471,13 +522,13 @@ mod tests {
             answers.push(tokio::spawn(async move {
                 if v == "bug" {
                     // Writes, then panics: its write must not survive.
-                    w.submit(|conn| -> Result<(), ApiError> {
+                    w.submit("cp", |conn| -> Result<(), ApiError> {
                         insert("bug")(conn)?;
                         panic!("a bug")
                     })
                     .await
                 } else {
-                    w.submit(insert(v)).await.map(|_| ())
+                    w.submit("cp", insert(v)).await.map(|_| ())
                 }
             }));
             queued(&writer, i + 1).await;
@@ -494,7 +545,7 @@ mod tests {
         assert_eq!(writer.stats().batches(), 1);
         assert_eq!(writer.stats().failed_batches(), 0);
         // The writer's connection is still usable for the next batch.
-        writer.submit(insert("next")).await.unwrap();
+        writer.submit("cp", insert("next")).await.unwrap();
         assert_eq!(stored(&db), ["before", "after", "next"]);
     }
 }

@@ -109,7 +109,7 @@ pub async fn connect(
     let instance = state.config.instance_id.clone();
     let epoch = state
         .charger_writes
-        .submit(move |conn| {
+        .submit(&cp, move |conn| {
             Ok(crate::central::connected(
                 conn,
                 &id,
@@ -201,7 +201,7 @@ async fn run(
         let instance = state.config.instance_id.clone();
         let _ = state
             .charger_writes
-            .submit(move |conn| {
+            .submit(&cp, move |conn| {
                 Ok(crate::central::disconnected(
                     conn,
                     &id,

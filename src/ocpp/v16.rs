@@ -91,9 +91,10 @@ pub fn samples(values: &[MeterValue]) -> Vec<MeterSample> {
 /// so the charger retries rather than losing the message.
 async fn write<T: Send + 'static>(
     state: &Arc<AppState>,
+    cp: String,
     f: impl FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, CallError> {
-    state.charger_writes.submit(f).await.map_err(|e| {
+    state.charger_writes.submit(&cp, f).await.map_err(|e| {
         tracing::error!(error = %e, "storing a charger message failed");
         CallError::new(
             ErrorCode::InternalError,
@@ -164,7 +165,7 @@ async fn boot_notification(
         firmware_version: req.firmware_version,
     };
     let t = now();
-    write(state, move |conn| {
+    write(state, cp.clone(), move |conn| {
         Ok(central::booted(conn, &cp, &boot, interval, t)?)
     })
     .await?;
@@ -178,7 +179,10 @@ async fn boot_notification(
 async fn heartbeat(state: &Arc<AppState>, cp: String, payload: Value) -> Result<Value, CallError> {
     let _: msg::heart_beat::HeartbeatRequest = frames::decode(payload)?;
     let t = now();
-    write(state, move |conn| Ok(central::heartbeat(conn, &cp, t)?)).await?;
+    write(state, cp.clone(), move |conn| {
+        Ok(central::heartbeat(conn, &cp, t)?)
+    })
+    .await?;
     to_value(msg::heart_beat::HeartbeatResponse {
         current_time: wall_clock(),
     })
@@ -207,7 +211,7 @@ async fn status_notification(
         .await
         .unwrap_or(false);
     if !unchanged {
-        write(state, move |conn| {
+        write(state, cp.clone(), move |conn| {
             Ok(central::status_changed(conn, &cp, &change, t)?)
         })
         .await?;
@@ -218,7 +222,7 @@ async fn status_notification(
 async fn authorize(state: &Arc<AppState>, cp: String, payload: Value) -> Result<Value, CallError> {
     let req: msg::authorize::AuthorizeRequest = frames::decode_valid(payload)?;
     let t = now();
-    let auth = write(state, move |conn| {
+    let auth = write(state, cp.clone(), move |conn| {
         Ok(central::authorize(conn, &cp, &req.id_tag, t)?)
     })
     .await?;
@@ -241,7 +245,7 @@ async fn start_transaction(
         meter_start: req.meter_start,
         at: req.timestamp,
     };
-    let started = write(state, move |conn| {
+    let started = write(state, cp.clone(), move |conn| {
         Ok(central::transaction_started(
             conn,
             &cp,
@@ -267,7 +271,7 @@ async fn meter_values(
     let req: msg::meter_values::MeterValuesRequest = frames::decode(payload)?;
     let t = now();
     let samples = samples(&req.meter_value);
-    write(state, move |conn| {
+    write(state, cp.clone(), move |conn| {
         Ok(central::meter_values(
             conn,
             &cp,
@@ -296,7 +300,8 @@ async fn stop_transaction(
         id_tag: req.id_tag,
         data: samples(req.transaction_data.as_deref().unwrap_or_default()),
     };
-    let outcome = write(state, move |conn| {
+    let charger = cp.clone();
+    let outcome = write(state, cp.clone(), move |conn| {
         Ok(central::transaction_stopped(conn, &cp, &stop, t)?)
     })
     .await?;
@@ -305,7 +310,7 @@ async fn stop_transaction(
     if let Some(id) = outcome.finished {
         let settled = state
             .charger_writes
-            .submit(move |conn| central::session_finished(conn, id, t))
+            .submit(&charger, move |conn| central::session_finished(conn, id, t))
             .await;
         if let Err(e) = settled {
             tracing::error!(session = id, error = %e, "pricing a finished session failed");
@@ -359,7 +364,7 @@ async fn notice(
     status: String,
 ) -> Result<Value, CallError> {
     let t = now();
-    write(state, move |conn| {
+    write(state, cp.clone(), move |conn| {
         Ok(central::notice(conn, &cp, kind, &status, t)?)
     })
     .await?;
