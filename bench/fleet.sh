@@ -11,6 +11,9 @@
 #                   (the simulator, wrk and the server share the same 2 cores)
 #   4. storm:       every charger loses its connection, queues for 5 s, reconnects within 10 s
 #                   and replays its queue
+#   5. rates:       (only when STEPS names it) steady runs with shorter meter intervals
+#                   (RATE_INTERVALS, default "1.5 1 0.75 0.5" s; RATE_SECS each) to find the
+#                   highest rate at p99 <= 50 ms
 # Results (JSON reports, wrk output, RSS) go to bench/results/<backend>-<date>/.
 #
 # Needs: PostgreSQL on 127.0.0.1:5432 for `postgres`; wrk (apt-get install wrk) for step 3;
@@ -71,7 +74,7 @@ echo "provisioned in $(echo "$(date +%s.%N) - $start" | bc) s" | tee "$OUT/provi
 sim() { # name, extra args...
     local name=$1; shift
     "$BIN" simulate --url "$URL" --fleet "$WORK/fleet.json" --quiet --report "$OUT/$name.json" \
-        --connect-rate 500 --warmup $((CHARGERS / 500 + 20)) --meter-interval "$METER_INTERVAL" --session-secs 1800 --idle-secs 5 --app-share 0.05 "$@"
+        --connect-rate 500 --warmup $((CHARGERS / 500 + 20)) --meter-interval "${INTERVAL:-$METER_INTERVAL}" --session-secs 1800 --idle-secs 5 --app-share 0.05 "$@"
 }
 
 RAMP=$((CHARGERS / 500 + 10))
@@ -115,13 +118,23 @@ if want storm; then
     sim storm --duration 90 --storm-at 45 --storm-offline 5 --storm-window 10
 fi
 
+# The highest sustained MeterValues rate: the same fleet again with a shorter meter interval
+# each time (every provisioned driver charges, so the rate is about drivers / interval).
+if want rates; then
+    for interval in ${RATE_INTERVALS:-1.5 1 0.75 0.5}; do
+        echo "== rate: MeterValues every $interval s"
+        INTERVAL=$interval sim "rate-$interval" --duration "${RATE_SECS:-100}"
+    done
+fi
+
 # The group writer's counters: messages per committed transaction over the whole run.
 curl -fs "$URL/metrics" | grep '^laddkoll_charger_write' | tee "$OUT/charger-writes.txt" || true
 
 python3 - "$OUT" <<'EOF'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
-for name in ("steady", "rest-load", "storm"):
+names = ["steady", "rest-load", "storm"] + sorted(p.stem for p in out.glob("rate-*.json"))
+for name in names:
     if not (out / f"{name}.json").exists():
         continue
     r = json.loads((out / f"{name}.json").read_text())

@@ -109,16 +109,14 @@ fn judged(conn: &mut DbConn, session_id: i64) -> QueryResult<bool> {
 /// the start corrects the baseline to that reading and flags `zero_start_corrected`.
 pub fn zero_start_reading(
     conn: &mut DbConn,
-    session_id: i64,
+    s: &Session,
     new: &[(NaiveDateTime, i64)],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let Some(&(at, wh)) = new.iter().min() else {
         return Ok(());
     };
-    let Some(s) = queries::find_session(conn, session_id)? else {
-        return Ok(());
-    };
+    let session_id = s.id;
     let (Some(0), Some(start), queries::SessionStatus::Active) =
         (s.meter_start_wh, s.started_at, s.status)
     else {

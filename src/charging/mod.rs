@@ -486,22 +486,25 @@ pub fn store_meter_values(
         None => None,
     };
     let mut rows = Vec::new();
-    let mut touched: Vec<i64> = Vec::new();
+    // The sessions these samples belong to, loaded once each.
+    let mut touched: Vec<Session> = tx_session.into_iter().collect();
     for mv in values {
         let at = mv.at.naive_utc();
-        let session = match (&tx_session, transaction_id) {
-            (Some(s), _) => Some(s.id),
+        let session = match (touched.first(), transaction_id) {
+            (Some(s), Some(_)) => Some(s.id),
             (None, Some(_)) => None,
-            (None, None) if connector > 0 => {
-                queries::session_at(conn, cp, connector, at)?.map(|s| s.id)
-            }
-            (None, None) => None,
+            (_, None) if connector > 0 => match queries::session_at(conn, cp, connector, at)? {
+                Some(s) => {
+                    let id = s.id;
+                    if !touched.iter().any(|t| t.id == id) {
+                        touched.push(s);
+                    }
+                    Some(id)
+                }
+                None => None,
+            },
+            (_, None) => None,
         };
-        if let Some(s) = session {
-            if !touched.contains(&s) {
-                touched.push(s);
-            }
-        }
         for v in &mv.readings {
             rows.push(row_of(
                 cp,
@@ -516,18 +519,18 @@ pub fn store_meter_values(
     }
     // A charger resends what it got no answer for (the central system may have stored it and
     // crashed before answering): samples already stored for the session are not stored twice.
-    for s in &touched {
+    for s in touched.iter().map(|s| s.id) {
         let mut at: Vec<NaiveDateTime> = rows
             .iter()
-            .filter(|r| r.session_id == Some(*s))
+            .filter(|r| r.session_id == Some(s))
             .map(|r| r.sampled_at)
             .collect();
         at.sort_unstable();
         at.dedup();
-        let stored = queries::stored_samples(conn, *s, &at)?;
+        let stored = queries::stored_samples(conn, s, &at)?;
         if !stored.is_empty() {
             rows.retain(|r| {
-                r.session_id != Some(*s)
+                r.session_id != Some(s)
                     || !stored.iter().any(|(t, m, p, v)| {
                         *t == r.sampled_at && *m == r.measurand && *p == r.phase && *v == r.value
                     })
@@ -538,8 +541,8 @@ pub fn store_meter_values(
     for s in &touched {
         check_energy(
             conn,
-            *s,
-            rows.iter().filter(|r| r.session_id == Some(*s)),
+            s,
+            rows.iter().filter(|r| r.session_id == Some(s.id)),
             now,
         )?;
     }
@@ -549,17 +552,18 @@ pub fn store_meter_values(
 
 fn check_energy<'a>(
     conn: &mut DbConn,
-    session_id: i64,
+    session: &Session,
     rows: impl Iterator<Item = &'a MeterValueRow>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    let session_id = session.id;
     // Only the new samples and their neighbours need checking: earlier pairs were checked when
     // they arrived (this keeps a MeterValues message O(batch), not O(session length)).
     let new: Vec<(NaiveDateTime, i64)> = rows
         .filter(|r| r.measurand == queries::ENERGY_REGISTER && r.phase.is_none())
         .filter_map(|r| r.normalized.map(|n| (r.sampled_at, n)))
         .collect();
-    integrity::zero_start_reading(conn, session_id, &new, now)?;
+    integrity::zero_start_reading(conn, session, &new, now)?;
     let (Some(from), Some(to)) = (new.iter().map(|s| s.0).min(), new.iter().map(|s| s.0).max())
     else {
         return Ok(());
