@@ -114,7 +114,7 @@ pub async fn connect(
                 conn,
                 &id,
                 &instance,
-                client,
+                client.clone(),
                 now(),
             )?)
         })

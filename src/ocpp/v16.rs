@@ -92,7 +92,7 @@ pub fn samples(values: &[MeterValue]) -> Vec<MeterSample> {
 async fn write<T: Send + 'static>(
     state: &Arc<AppState>,
     cp: String,
-    f: impl FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnMut(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, CallError> {
     state.charger_writes.submit(&cp, f).await.map_err(|e| {
         tracing::error!(error = %e, "storing a charger message failed");
